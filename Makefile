@@ -1,0 +1,48 @@
+# Lotus: `make up` runs the whole stack locally, `make test` runs everything CI runs.
+# The heavy lifting lives in scripts/; see the README for the environment variables.
+
+PYTHON ?= python3
+VENV   ?= .venv
+export LOTUS_PYTHON := $(PYTHON)
+export LOTUS_VENV := $(VENV)
+
+.PHONY: up test lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
+
+## up: install, start Kafka, migrate and seed, then run web + relays + consumers until Ctrl-C
+up: venv
+	@scripts/up.sh
+
+## test: lint, import contracts, Django checks, pytest on PostgreSQL + Kafka, `make up` smoke test
+test: dev-venv
+	@scripts/test.sh
+
+## lint: ruff format check, ruff lint, import-linter
+lint: dev-venv
+	@scripts/lint.sh
+
+venv: $(VENV)/.runtime-installed
+dev-venv: $(VENV)/.dev-installed
+
+$(VENV)/.runtime-installed: requirements.txt
+	@scripts/venv.sh requirements.txt
+	@touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt
+	@scripts/venv.sh requirements-dev.txt
+	@touch $(VENV)/.runtime-installed $@
+
+kafka-start:
+	@scripts/kafka.sh start
+kafka-stop:
+	@scripts/kafka.sh stop
+postgres-start:
+	@scripts/postgres.sh start
+
+## down: stop the Kafka broker and the PostgreSQL cluster that the scripts started
+down:
+	@scripts/kafka.sh stop
+	@scripts/postgres.sh stop
+
+## clean: remove the virtualenv and every runtime file under var/
+clean: down
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,3 @@
+"""HTTP API of the billing service."""
+
+urlpatterns: list = []

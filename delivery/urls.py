@@ -1,0 +1,3 @@
+"""HTTP API of the delivery service."""
+
+urlpatterns: list = []

@@ -1,0 +1,8 @@
+"""Events of the profiles service (topic ``profiles.events``)."""
+
+from lotus.contracts.base import Event
+
+
+class UserRegistered(Event, service="profiles"):
+    customer_id: int
+    email: str

@@ -1,0 +1,42 @@
+"""``manage.py createdbs``: create each service's database if it does not exist yet."""
+
+from pathlib import Path
+
+import psycopg
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
+from psycopg import sql
+
+
+class Command(BaseCommand):
+    help = "Create the missing service databases (PostgreSQL) or their folder (SQLite)."
+
+    def handle(self, *args, **options):
+        for alias in connections:
+            config = connections[alias].settings_dict
+            if connections[alias].vendor == "sqlite":
+                Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+                continue
+            try:
+                created = _create_postgres_database(config)
+            except psycopg.Error as exc:
+                where = f"{config.get('HOST') or 'localhost'}:{config.get('PORT') or 5432}"
+                raise CommandError(f"cannot create database {config['NAME']} on {where}: {exc}") from exc
+            self.stdout.write(f"createdbs: {config['NAME']} {'created' if created else 'exists'}")
+
+
+def _create_postgres_database(config: dict) -> bool:
+    with psycopg.connect(
+        dbname="postgres",
+        user=config.get("USER") or None,
+        password=config.get("PASSWORD") or None,
+        host=config.get("HOST") or None,
+        port=config.get("PORT") or None,
+        autocommit=True,
+        connect_timeout=10,
+    ) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (config["NAME"],)).fetchone()
+        if exists:
+            return False
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+        return True

@@ -1,0 +1,236 @@
+"""Idempotent consumers: apply each Kafka message once in effect, never stall on a bad one.
+
+For every record, :class:`Consumer` opens the envelope and finds the service's handler,
+then :func:`apply` runs, in **one** transaction on the service's database:
+
+1. look the message id up in the inbox; if it is there, the message was applied: skip;
+2. record the id in the inbox;
+3. run the handler, whose writes and outbox rows join the same transaction.
+
+Kafka offsets are committed only after that transaction commits. A crash in between
+redelivers the message, and step 1 drops it: at-least-once delivery, exactly-once effect.
+
+Failures:
+
+* malformed records, unknown message types, unsupported versions and invalid payloads go
+  straight to the dead letters (a :class:`~lotus.messaging.models.DeadLetter` row plus the
+  record on ``<service>.deadletter``), with a log line saying why;
+* a handler that raises is retried ``LOTUS_CONSUMER_MAX_ATTEMPTS`` times with exponential
+  backoff, then dead-lettered; the consumer moves on to the next record of the partition;
+* a lost database connection is not the message's fault: it is retried until the
+  database is back (or the consumer is stopped), and never dead-lettered.
+
+Message types that have a contract but no handler in this service are skipped: several
+services read the same events topic and each handles only what concerns it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import traceback
+import uuid
+
+from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import Message as KafkaRecord
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.utils import timezone
+
+from lotus.contracts import ContractError, Envelope, message_class
+from lotus.messaging import outbox
+from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
+from lotus.messaging.models import DeadLetter, InboxMessage
+from lotus.messaging.registry import Context, Handlers
+from lotus.topology import alias_for
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class Outcome(enum.Enum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead-lettered"
+
+
+class _Stopped(Exception):
+    """The consumer was asked to stop while a record waited for a retry."""
+
+
+def apply(envelope: Envelope, *, service: str, handlers: Handlers, topic: str = "") -> Outcome:
+    """Apply one message exactly once in effect (see the module docstring).
+
+    Raises :class:`ContractError` when the payload does not match the contract, and
+    whatever the handler raises; in both cases nothing of the message was written.
+    """
+    found = handlers.lookup(envelope.type)
+    if found is None:
+        return Outcome.IGNORED
+    message_cls, handler = found
+    message = envelope.open(message_cls)
+    alias = alias_for(service)
+    with transaction.atomic(using=alias):
+        inbox = InboxMessage.objects.using(alias)
+        if inbox.filter(message_id=envelope.id).exists():
+            return Outcome.DUPLICATE
+        inbox.create(message_id=envelope.id, message_type=envelope.type, topic=topic)
+        handler(message, Context(service=service, envelope=envelope))
+    return Outcome.APPLIED
+
+
+def replay(dead_letter: DeadLetter, *, service: str, handlers: Handlers) -> Outcome:
+    """Apply a dead-lettered message again (after a fix) and mark it replayed, atomically."""
+    envelope = Envelope.from_bytes(dead_letter.body)
+    alias = alias_for(service)
+    with transaction.atomic(using=alias):
+        outcome = apply(envelope, service=service, handlers=handlers, topic=dead_letter.topic)
+        dead_letter.replayed_at = timezone.now()
+        dead_letter.save(using=alias, update_fields=["replayed_at"])
+    return outcome
+
+
+class Consumer:
+    """Consumes one service's topics with its own consumer group until stopped.
+
+    Hooks for subclasses and tests: :meth:`handle` (one record) and :meth:`commit`.
+    """
+
+    def __init__(
+        self,
+        service: str,
+        handlers: Handlers,
+        *,
+        kafka: KafkaConsumer | None = None,
+        stop: threading.Event | None = None,
+        max_attempts: int | None = None,
+        backoff_seconds: float | None = None,
+        batch_size: int = 200,
+    ) -> None:
+        self.service = service
+        self.alias = alias_for(service)
+        self.handlers = handlers
+        self.kafka = kafka or make_consumer(consumer_group(service))
+        self.stop = stop or threading.Event()
+        self.max_attempts = max_attempts or settings.LOTUS_CONSUMER_MAX_ATTEMPTS
+        self.backoff_seconds = settings.LOTUS_CONSUMER_BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
+        self.batch_size = batch_size
+        self.counts = {outcome: 0 for outcome in Outcome}
+
+    def topics(self) -> list[str]:
+        return [outbox.physical_topic(name) for name in self.handlers.topics()]
+
+    def run(self) -> None:
+        topics = self.topics()
+        self.kafka.subscribe(topics)
+        log.info("consumer %s: subscribed to %s", self.service, ", ".join(topics))
+        try:
+            while not self.stop.is_set():
+                self.poll_once()
+        finally:
+            self.kafka.close()
+            close_old_connections()
+            log.info("consumer %s: stopped, left the group", self.service)
+
+    def poll_once(self, timeout: float = 0.5) -> int:
+        """Consume and handle one batch, then commit its offsets; return the records handled."""
+        positions: dict[tuple[str, int], int] = {}
+        handled = 0
+        try:
+            for record in self.kafka.consume(num_messages=self.batch_size, timeout=timeout):
+                if record.error():
+                    log.warning("consumer %s: %s", self.service, record.error())
+                    continue
+                self.handle(record)
+                positions[(record.topic(), record.partition())] = record.offset() + 1
+                handled += 1
+                if self.stop.is_set():
+                    break
+        except _Stopped:
+            pass
+        if positions:
+            self.commit(positions)
+        return handled
+
+    def commit(self, positions: dict[tuple[str, int], int]) -> None:
+        offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()]
+        try:
+            self.kafka.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # The records are applied; if they come again the inbox drops them.
+            log.warning("consumer %s: offset commit failed (%s); redeliveries will be skipped", self.service, exc)
+
+    def handle(self, record: KafkaRecord) -> Outcome:
+        try:
+            envelope = Envelope.from_bytes(record.value())
+        except ContractError as exc:
+            return self._dead_letter(record, None, f"malformed message: {exc}", attempts=1)
+        if self.handlers.lookup(envelope.type) is None:
+            if message_class(envelope.type) is None:
+                return self._dead_letter(record, envelope, f"unknown message type {envelope.type!r}", attempts=1)
+            return self._count(Outcome.IGNORED)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._count(apply(envelope, service=self.service, handlers=self.handlers, topic=record.topic()))
+            except ContractError as exc:
+                return self._dead_letter(record, envelope, str(exc), attempts=attempt)
+            except (OperationalError, InterfaceError) as exc:
+                attempt -= 1  # the database, not the message, failed: wait for it without limit
+                log.warning("consumer %s: database unavailable (%s); retrying %s", self.service, exc, envelope.id)
+                close_old_connections()
+                self._sleep(MAX_BACKOFF_SECONDS)
+            except Exception as exc:  # noqa: BLE001 -- any handler failure is retried, then dead-lettered
+                if attempt >= self.max_attempts:
+                    error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
+                    return self._dead_letter(record, envelope, error, attempts=attempt)
+                log.warning(
+                    "consumer %s: %s %s failed (attempt %d of %d): %s",
+                    self.service, envelope.type, envelope.id, attempt, self.max_attempts, exc,
+                )  # fmt: skip
+                self._sleep(min(self.backoff_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+
+    def _sleep(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise _Stopped
+
+    def _count(self, outcome: Outcome) -> Outcome:
+        self.counts[outcome] += 1
+        return outcome
+
+    def _dead_letter(self, record: KafkaRecord, envelope: Envelope | None, error: str, *, attempts: int) -> Outcome:
+        raw = record.value() or b""
+        body = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+        key = record.key()
+        key = key.decode("utf-8", errors="replace") if isinstance(key, bytes) else (key or "")
+        log.error(
+            "consumer %s: dead-lettered %s from %s[%s]@%s: %s",
+            self.service, envelope.type if envelope else "a malformed record",
+            record.topic(), record.partition(), record.offset(), error.splitlines()[0],
+        )  # fmt: skip
+        with transaction.atomic(using=self.alias):
+            DeadLetter.objects.using(self.alias).create(
+                message_id=envelope.id if envelope else None,
+                message_type=envelope.type if envelope else "",
+                topic=record.topic(),
+                partition=record.partition(),
+                offset=record.offset(),
+                key=key,
+                body=body,
+                error=error,
+                attempts=attempts,
+            )
+            outbox.enqueue(
+                service=self.service,
+                topic=dead_letter_topic(self.service),
+                key=key,
+                body=body,
+                message_id=envelope.id if envelope else uuid.uuid4(),
+                message_type=envelope.type if envelope else "malformed",
+            )
+        return self._count(Outcome.DEAD_LETTERED)

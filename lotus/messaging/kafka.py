@@ -1,0 +1,105 @@
+"""Kafka clients configured for Lotus, and the topics the project creates itself.
+
+Topics are never auto-created by the broker: :func:`ensure_topics` creates every contract
+topic and every service's dead-letter topic with ``LOTUS_KAFKA_PARTITIONS`` partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
+
+from lotus import contracts
+from lotus.messaging.outbox import physical_topic
+from lotus.topology import SERVICES
+
+log = logging.getLogger(__name__)
+
+
+def dead_letter_topic(service: str) -> str:
+    return physical_topic(f"{service}.deadletter")
+
+
+def consumer_group(service: str) -> str:
+    namespace = settings.LOTUS_KAFKA_NAMESPACE
+    return f"{namespace}.lotus.{service}" if namespace else f"lotus.{service}"
+
+
+def all_topics() -> list[str]:
+    logical = contracts.topics() + [f"{service}.deadletter" for service in SERVICES]
+    return [physical_topic(name) for name in logical]
+
+
+def _common() -> dict[str, object]:
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "client.id": "lotus"}
+
+
+def make_producer(**overrides: object) -> Producer:
+    """An idempotent producer: acks from all in-sync replicas, no duplicates on retry, in order."""
+    config = {
+        **_common(),
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        "batch.num.messages": 10000,
+        "queue.buffering.max.messages": 200000,
+        **overrides,
+    }
+    return Producer(config)
+
+
+def make_consumer(group_id: str, **overrides: object) -> Consumer:
+    """A consumer that never commits on its own: offsets follow database commits."""
+    config = {
+        **_common(),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": 50,
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+        "partition.assignment.strategy": "cooperative-sticky",
+        **overrides,
+    }
+    return Consumer(config)
+
+
+def make_admin() -> AdminClient:
+    return AdminClient(_common())
+
+
+def ensure_topics(
+    names: Iterable[str] | None = None, *, partitions: int | None = None, timeout: float = 30.0
+) -> list[str]:
+    """Create the missing topics; return the names that were created."""
+    names = sorted(set(names if names is not None else all_topics()))
+    partitions = partitions or settings.LOTUS_KAFKA_PARTITIONS
+    admin = make_admin()
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = [name for name in names if name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing],
+        operation_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise
+    log.info("created topics: %s", ", ".join(sorted(created)))
+    return sorted(created)
+
+
+def ping(timeout: float = 3.0) -> None:
+    """Raise unless the broker answers a metadata request within ``timeout`` seconds."""
+    make_admin().list_topics(timeout=timeout)

@@ -1,0 +1,66 @@
+"""The messaging tables, present in every service database.
+
+* :class:`OutboxMessage` -- messages a service committed and the relay has to publish;
+* :class:`InboxMessage` -- ids of messages a service has applied (the deduplication record);
+* :class:`DeadLetter` -- messages a consumer gave up on, with the error, for replay.
+
+These models are shared by all databases, so queries must name theirs:
+``OutboxMessage.objects.using(alias_for("billing"))``.
+"""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class OutboxMessage(models.Model):
+    message_id = models.UUIDField(db_index=True)
+    message_type = models.CharField(max_length=100)
+    topic = models.CharField(max_length=200)
+    key = models.CharField(max_length=200)
+    body = models.TextField(help_text="The envelope as JSON, published as is.")
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(sent_at__isnull=True), name="outbox_unsent_idx"),
+            models.Index(fields=["sent_at"], condition=Q(sent_at__isnull=False), name="outbox_sent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_type} {self.message_id} → {self.topic}"
+
+
+class InboxMessage(models.Model):
+    message_id = models.UUIDField(primary_key=True)
+    message_type = models.CharField(max_length=100)
+    topic = models.CharField(max_length=200, blank=True)
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-processed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.message_type} {self.message_id}"
+
+
+class DeadLetter(models.Model):
+    message_id = models.UUIDField(null=True, blank=True, db_index=True)
+    message_type = models.CharField(max_length=100, blank=True)
+    topic = models.CharField(max_length=200)
+    partition = models.IntegerField(null=True, blank=True)
+    offset = models.BigIntegerField(null=True, blank=True)
+    key = models.CharField(max_length=200, blank=True)
+    body = models.TextField(help_text="The raw message as received.")
+    error = models.TextField()
+    attempts = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.message_type or 'malformed'} from {self.topic}: {self.error[:60]}"

@@ -1,0 +1,69 @@
+"""Writing messages into the outbox: the only way a service sends anything.
+
+:func:`publish` must be called inside ``transaction.atomic(using=...)`` on the sending
+service's database; the row it writes commits or rolls back with the caller's own changes.
+On PostgreSQL it also issues ``NOTIFY lotus_outbox``, which the server delivers only when
+the transaction commits, so the relay wakes at once instead of polling.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import transaction
+
+from lotus.contracts import Envelope, Message
+from lotus.messaging.models import OutboxMessage
+from lotus.topology import alias_for
+
+NOTIFY_CHANNEL = "lotus_outbox"
+
+
+class OutboxError(RuntimeError):
+    """Publishing was attempted outside a transaction on the service's database."""
+
+
+def physical_topic(logical: str) -> str:
+    """The Kafka topic for a logical topic name, with the deployment's namespace."""
+    namespace = settings.LOTUS_KAFKA_NAMESPACE
+    return f"{namespace}.{logical}" if namespace else logical
+
+
+def publish(
+    message: Message,
+    *,
+    service: str,
+    correlation_id: str | uuid.UUID,
+    causation_id: uuid.UUID | None = None,
+) -> Envelope:
+    """Queue ``message`` from ``service`` in the caller's transaction and return its envelope."""
+    envelope = Envelope.wrap(message, source=service, correlation_id=str(correlation_id), causation_id=causation_id)
+    publish_envelope(envelope, service=service, topic=physical_topic(message.topic))
+    return envelope
+
+
+def publish_envelope(envelope: Envelope, *, service: str, topic: str) -> None:
+    """Queue an already built envelope on ``topic`` (used for dead letters and tests)."""
+    enqueue(
+        service=service,
+        topic=topic,
+        key=envelope.correlation_id,
+        body=envelope.to_json(),
+        message_id=envelope.id,
+        message_type=envelope.type,
+    )
+
+
+def enqueue(*, service: str, topic: str, key: str, body: str, message_id: uuid.UUID, message_type: str) -> None:
+    """Write one outbox row in the caller's transaction: the lowest-level way to send."""
+    alias = alias_for(service)
+    connection = transaction.get_connection(alias)
+    if not connection.in_atomic_block:
+        raise OutboxError(f"publish() needs an open transaction: wrap it in transaction.atomic(using={alias!r})")
+    OutboxMessage.objects.using(alias).create(
+        message_id=message_id, message_type=message_type, topic=topic, key=key, body=body
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")

@@ -1,0 +1,71 @@
+"""A service's handlers: the explicit map of message type → function it reacts to.
+
+Each service's ``handlers.py`` ends with::
+
+    REGISTRY = Handlers({
+        ChargeOrder: charge_order,
+        RefundOrder: refund_order,
+    })
+
+A handler is ``handler(message, context)``. It runs inside the consumer's database
+transaction on the service's database, next to the inbox record of the message; it
+publishes follow-up messages with ``context.publish(...)``, which sets the correlation
+and causation ids and writes them into the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lotus.contracts import Envelope, Message
+from lotus.messaging import outbox
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler knows about the message it handles and the service it runs in."""
+
+    service: str
+    envelope: Envelope
+
+    @property
+    def correlation_id(self) -> str:
+        return self.envelope.correlation_id
+
+    @property
+    def message_id(self) -> uuid.UUID:
+        return self.envelope.id
+
+    def publish(self, message: Message, *, correlation_id: str | uuid.UUID | None = None) -> Envelope:
+        return outbox.publish(
+            message,
+            service=self.service,
+            correlation_id=correlation_id or self.envelope.correlation_id,
+            causation_id=self.envelope.id,
+        )
+
+
+Handler = Callable[[Any, Context], None]
+
+
+class Handlers:
+    """An immutable map of message classes to handlers."""
+
+    def __init__(self, routes: Mapping[type[Message], Handler]) -> None:
+        self._routes = {cls.type_name(): (cls, handler) for cls, handler in routes.items()}
+
+    def lookup(self, type_name: str) -> tuple[type[Message], Handler] | None:
+        return self._routes.get(type_name)
+
+    def topics(self) -> list[str]:
+        """Logical topics this service must subscribe to."""
+        return sorted({cls.topic for cls, _ in self._routes.values()})
+
+    def message_types(self) -> list[str]:
+        return sorted(self._routes)
+
+    def __len__(self) -> int:
+        return len(self._routes)

@@ -1,0 +1,248 @@
+"""The relay: publishes a service's committed outbox rows to Kafka, in order, exactly as written.
+
+One relay per service is *active* at a time: it holds the service's lease (a PostgreSQL
+advisory lock, or a file lock for SQLite). Further replicas wait on the lease and take
+over when the active one dies, so replicas add availability without ever reordering a key.
+
+The active relay loops: read the oldest unsent rows (a batch), produce them with an
+idempotent producer, wait for the broker's acknowledgements, and mark sent the rows up to
+the first that failed. A crash between produce and mark re-publishes those rows later;
+consumers drop the duplicates by message id. When the outbox is empty it sleeps until a
+``NOTIFY lotus_outbox`` arrives (PostgreSQL) or the poll interval passes.
+
+Public hooks for subclasses and tests: :meth:`Relay.fetch_batch`, :meth:`Relay.produce`,
+:meth:`Relay.mark_sent`, :meth:`Relay.prune`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from confluent_kafka import KafkaError, Producer
+from django.conf import settings
+from django.db import close_old_connections, connections
+from django.utils import timezone
+
+from lotus.messaging.kafka import make_producer
+from lotus.messaging.models import OutboxMessage
+from lotus.messaging.outbox import NOTIFY_CHANNEL
+from lotus.topology import alias_for
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    topic: str
+    key: str
+    body: str
+    message_id: str
+    message_type: str
+
+
+class Relay:
+    """Publishes one service's outbox. Call :meth:`run` in a thread or process of its own."""
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        producer: Producer | None = None,
+        stop: threading.Event | None = None,
+        batch_size: int | None = None,
+        poll_seconds: float | None = None,
+    ) -> None:
+        self.service = service
+        self.alias = alias_for(service)
+        self.producer = producer or make_producer()
+        self.stop = stop or threading.Event()
+        self.batch_size = batch_size or settings.LOTUS_RELAY_BATCH_SIZE
+        self.poll_seconds = poll_seconds if poll_seconds is not None else settings.LOTUS_RELAY_POLL_SECONDS
+        self.published = 0
+        self._last_prune = 0.0
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with _lease_for(self.alias, self.stop) as waker:
+                    if waker is None:
+                        return
+                    log.info("relay %s: active", self.service)
+                    self._loop(waker)
+            except (psycopg.Error, OSError) as exc:
+                log.warning("relay %s: %s; reconnecting in 1 s", self.service, exc)
+                close_old_connections()
+                self.stop.wait(1.0)
+
+    def _loop(self, waker: _Waker) -> None:
+        while not self.stop.is_set():
+            sent = self.publish_once()
+            self._maybe_prune()
+            if sent < self.batch_size:
+                waker.wait(self.poll_seconds, self.stop)
+
+    def publish_once(self) -> int:
+        """Publish one batch; return how many rows were marked sent."""
+        rows = self.fetch_batch()
+        if not rows:
+            return 0
+        delivered = self.produce(rows)
+        if delivered:
+            self.mark_sent(delivered)
+        self.published += len(delivered)
+        if len(delivered) < len(rows):
+            log.warning(
+                "relay %s: %d of %d not acknowledged; retrying", self.service, len(rows) - len(delivered), len(rows)
+            )
+            self.stop.wait(0.5)
+        return len(delivered)
+
+    # -- hooks ------------------------------------------------------------------------------
+    def fetch_batch(self) -> list[Row]:
+        fields = ("id", "topic", "key", "body", "message_id", "message_type")
+        query = OutboxMessage.objects.using(self.alias).filter(sent_at__isnull=True).order_by("id")
+        return [Row(*values) for values in query.values_list(*fields)[: self.batch_size]]
+
+    def produce(self, rows: list[Row]) -> list[Row]:
+        """Produce ``rows``; return the leading run of rows the broker acknowledged."""
+        failed: dict[int, KafkaError] = {}
+        acked: set[int] = set()
+
+        def on_delivery(row_id: int):
+            def callback(error: KafkaError | None, _message: object) -> None:
+                (failed.__setitem__(row_id, error) if error else acked.add(row_id))
+
+            return callback
+
+        for row in rows:
+            headers = [("type", row.message_type), ("id", str(row.message_id)), ("correlation_id", row.key)]
+            while True:
+                try:
+                    self.producer.produce(
+                        row.topic, value=row.body, key=row.key, headers=headers, on_delivery=on_delivery(row.id)
+                    )
+                    break
+                except BufferError:
+                    self.producer.poll(0.1)
+        remaining = self.producer.flush(30)
+        if remaining:
+            log.warning("relay %s: %d messages still in flight after 30 s", self.service, remaining)
+        for row_id, error in failed.items():
+            log.error("relay %s: outbox row %s not published: %s", self.service, row_id, error)
+        delivered = []
+        for row in rows:
+            if row.id not in acked:
+                break
+            delivered.append(row)
+        return delivered
+
+    def mark_sent(self, rows: list[Row]) -> None:
+        ids = [row.id for row in rows]
+        OutboxMessage.objects.using(self.alias).filter(id__in=ids).update(sent_at=timezone.now())
+
+    def prune(self) -> int:
+        cutoff = timezone.now() - timedelta(hours=settings.LOTUS_OUTBOX_RETENTION_HOURS)
+        deleted, _ = OutboxMessage.objects.using(self.alias).filter(sent_at__lt=cutoff).delete()
+        return deleted
+
+    def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune >= PRUNE_EVERY_SECONDS:
+            self._last_prune = now
+            pruned = self.prune()
+            if pruned:
+                log.info("relay %s: pruned %d sent outbox rows", self.service, pruned)
+
+
+# -- leases and wake-ups --------------------------------------------------------------------
+class _Waker:
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        stop.wait(timeout)
+
+
+class _PostgresWaker(_Waker):
+    def __init__(self, connection: psycopg.Connection) -> None:
+        self.connection = connection
+
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        for _ in self.connection.notifies(timeout=timeout, stop_after=1):
+            pass
+        # Drain NOTIFYs that piled up meanwhile: the next batch reads every committed row.
+        for _ in self.connection.notifies(timeout=0):
+            pass
+
+
+class _SqliteWaker(_Waker):
+    def wait(self, timeout: float, stop: threading.Event) -> None:
+        stop.wait(min(timeout, 0.05))
+
+
+@contextlib.contextmanager
+def _lease_for(alias: str, stop: threading.Event) -> Iterator[_Waker | None]:
+    """Hold the relay lease of ``alias`` (waiting for it); yield a waker, or None if stopped."""
+    connection = connections[alias]
+    if connection.vendor == "postgresql":
+        with _postgres_lease(connection.settings_dict, stop) as waker:
+            yield waker
+    else:
+        with _file_lease(Path(connection.settings_dict["NAME"]).with_suffix(".relay.lock"), stop) as waker:
+            yield waker
+
+
+@contextlib.contextmanager
+def _postgres_lease(settings_dict: dict, stop: threading.Event) -> Iterator[_Waker | None]:
+    lock_key = zlib.crc32(b"lotus.relay")
+    conn = psycopg.connect(
+        dbname=settings_dict["NAME"],
+        user=settings_dict.get("USER") or None,
+        password=settings_dict.get("PASSWORD") or None,
+        host=settings_dict.get("HOST") or None,
+        port=settings_dict.get("PORT") or None,
+        autocommit=True,
+        application_name="lotus-relay",
+    )
+    try:
+        announced = False
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key,)).fetchone()[0]:
+            if not announced:
+                log.info("relay for %s: another replica is active; standing by", settings_dict["NAME"])
+                announced = True
+            if stop.wait(1.0):
+                yield None
+                return
+        conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        yield _PostgresWaker(conn)
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def _file_lease(path: Path, stop: threading.Event) -> Iterator[_Waker | None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stop.wait(1.0):
+                    yield None
+                    return
+        try:
+            yield _SqliteWaker()
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,56 @@
+"""Running relays and consumers as long-lived processes that stop cleanly on a signal."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+
+from django.db import connections
+
+from lotus.topology import SERVICES
+
+log = logging.getLogger(__name__)
+
+
+def selected_services(names: Sequence[str] | None) -> list[str]:
+    """The services named on the command line (all of them when none are)."""
+    if not names:
+        return list(SERVICES)
+    unknown = sorted(set(names) - set(SERVICES))
+    if unknown:
+        raise ValueError(f"unknown service(s) {', '.join(unknown)}; expected one of {', '.join(SERVICES)}")
+    return list(dict.fromkeys(names))
+
+
+def run_until_signalled(workers: dict[str, Callable[[], None]], stop: threading.Event) -> None:
+    """Run each worker in a thread until SIGTERM or SIGINT sets ``stop``, then wait for all."""
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("received %s: finishing the work in hand", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    def guarded(name: str, work: Callable[[], None]) -> Callable[[], None]:
+        def target() -> None:
+            try:
+                work()
+            except Exception:
+                log.exception("%s crashed; stopping the process so that it can be restarted", name)
+                stop.set()
+            finally:
+                connections.close_all()
+
+        return target
+
+    threads = [threading.Thread(target=guarded(name, work), name=name, daemon=True) for name, work in workers.items()]
+    for thread in threads:
+        thread.start()
+    while not stop.wait(0.5):
+        if not any(thread.is_alive() for thread in threads):
+            break
+    for thread in threads:
+        thread.join()

@@ -1,0 +1,73 @@
+"""Helpers for tests of Lotus and of the apps built on it.
+
+* :func:`kafka_namespace_for_session` points the process at fresh topics and groups;
+* :func:`wait_for` polls a condition with a bounded timeout (no fixed sleeps);
+* :class:`Worker` runs a relay or a consumer in a background thread and stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import connections
+
+from lotus.messaging.kafka import all_topics, ensure_topics
+
+T = TypeVar("T")
+
+
+def kafka_namespace_for_session(partitions: int = 3) -> str:
+    namespace = f"test{uuid.uuid4().hex[:10]}"
+    settings.LOTUS_KAFKA_NAMESPACE = namespace
+    ensure_topics(all_topics(), partitions=partitions)
+    return namespace
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, message: str = "") -> T:
+    """Return the first truthy result of ``condition()``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
+        time.sleep(interval)
+
+
+class Worker:
+    """Run ``target(stop_event)``-style workers (relays, consumers) in a thread."""
+
+    def __init__(self, make: Callable[[threading.Event], Any], name: str = "worker") -> None:
+        self.stop_event = threading.Event()
+        self.instance = make(self.stop_event)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.instance.run()
+        except BaseException as exc:  # noqa: BLE001 -- surfaced to the test by stop()
+            self.error = exc
+        finally:
+            connections.close_all()
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        return self.instance
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise AssertionError(f"{self.thread.name} did not stop within {timeout}s")
+        if self.error is not None:
+            raise self.error

@@ -1,0 +1,40 @@
+"""Integration: each service database holds only its own tables plus the messaging tables."""
+
+import pytest
+from django.db import connections
+
+from lotus.topology import SERVICES, alias_for
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+MESSAGING = {"messaging_outboxmessage", "messaging_inboxmessage", "messaging_deadletter"}
+DJANGO = {"django_migrations"}
+FRAMEWORK_PREFIXES = ("auth_", "django_admin_log", "django_content_type", "django_session")
+
+
+def tables(alias: str) -> set[str]:
+    with connections[alias].cursor() as cursor:
+        return set(connections[alias].introspection.table_names(cursor))
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_database_has_its_own_tables_and_the_messaging_tables_only(service):
+    names = tables(alias_for(service))
+    assert names >= MESSAGING, f"messaging tables missing from {service}"
+    own = {name for name in names if name.startswith(f"{service}_")}
+    assert own, f"{service} has no tables of its own"
+    foreign = names - own - MESSAGING - DJANGO
+    if service == "profiles":
+        foreign = {name for name in foreign if not name.startswith(FRAMEWORK_PREFIXES)}
+    assert foreign == set(), f"{service} database holds tables of other apps: {sorted(foreign)}"
+
+
+def test_billing_database_has_no_orders_table_and_orders_has_no_ledger():
+    assert "orders_order" not in tables("billing")
+    assert "billing_ledgerentry" not in tables("orders")
+    assert "profiles_customer" not in tables("notifications")
+
+
+def test_service_databases_are_distinct_databases():
+    names = {connections[alias_for(service)].settings_dict["NAME"] for service in SERVICES}
+    assert len(names) == len(SERVICES)

@@ -1,0 +1,116 @@
+"""The services of Lotus, the database each one owns, and the router that enforces it.
+
+Every service app keeps its models in its own database. ``profiles`` owns the ``default``
+alias (Django's own auth, admin, sessions and content types live next to the accounts
+they describe); every other service owns an alias named after itself. The messaging
+tables (outbox, inbox, dead letters) exist in every service database, so a service can
+write its state and its outgoing messages in one local transaction.
+
+Configuration comes from the environment, in this order for each service:
+
+1. ``DATABASE_URL_<SERVICE>`` (e.g. ``DATABASE_URL_BILLING``): that service's own URL;
+2. ``DATABASE_URL``: a shared server; each service gets the database ``<name>_<service>``
+   (``postgresql://u:p@host/lotus`` gives ``lotus_billing``, ``lotus_orders``, ...);
+3. nothing: one SQLite file per service under ``var/db/`` (the embedded default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import environ
+
+SERVICES: tuple[str, ...] = ("profiles", "billing", "orders", "stock", "delivery", "notifications")
+
+#: The service whose database is Django's ``default`` alias.
+DEFAULT_SERVICE = "profiles"
+
+#: Django's own apps live in the default (profiles) database.
+FRAMEWORK_APPS = frozenset({"auth", "contenttypes", "sessions", "admin"})
+
+#: Apps whose tables exist in every service database.
+SHARED_APPS = frozenset({"messaging"})
+
+
+def alias_for(service: str) -> str:
+    """Return the Django database alias that ``service`` owns."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
+    return "default" if service == DEFAULT_SERVICE else service
+
+
+def service_for_alias(alias: str) -> str:
+    return DEFAULT_SERVICE if alias == "default" else alias
+
+
+def alias_for_app(app_label: str) -> str | None:
+    """The alias an app's tables live in; ``None`` for apps shared by every database."""
+    if app_label in SHARED_APPS:
+        return None
+    if app_label in FRAMEWORK_APPS:
+        return "default"
+    if app_label in SERVICES:
+        return alias_for(app_label)
+    return "default"
+
+
+def database_settings(env: environ.Env, var_dir: Path) -> dict[str, dict[str, Any]]:
+    """Build ``DATABASES`` from the environment (see the module docstring)."""
+    shared_url = env.str("DATABASE_URL", default="")
+    databases = {}
+    for service in SERVICES:
+        own_url = env.str(f"DATABASE_URL_{service.upper()}", default="")
+        if own_url:
+            config = env.db_url_config(own_url)
+        elif shared_url:
+            config = env.db_url_config(shared_url)
+            config["NAME"] = f"{config.get('NAME') or 'lotus'}_{service}"
+        else:
+            config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(var_dir / "db" / f"{service}.sqlite3")}
+        databases[alias_for(service)] = _tune(config)
+    return databases
+
+
+def _tune(config: dict[str, Any]) -> dict[str, Any]:
+    options = config.setdefault("OPTIONS", {})
+    if config["ENGINE"].endswith("sqlite3"):
+        # Several processes (web, relays, consumers) share each file: wait for locks instead of
+        # failing, take the write lock up front, and let readers run beside the writer.
+        options.setdefault("timeout", 30)
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    else:
+        config.setdefault("CONN_MAX_AGE", 300)
+        config.setdefault("CONN_HEALTH_CHECKS", True)
+        config["TEST"] = {"NAME": f"test_{config['NAME']}"}
+    return config
+
+
+class ServiceRouter:
+    """Send each app's queries to the database of the service that owns it.
+
+    Messaging models are shared: queries on them must name their database explicitly
+    (``OutboxMessage.objects.using(alias)``); the router then leaves the choice alone.
+    """
+
+    def db_for_read(self, model: type, **hints: Any) -> str | None:
+        return self._alias(model, hints)
+
+    def db_for_write(self, model: type, **hints: Any) -> str | None:
+        return self._alias(model, hints)
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool:
+        return obj1._state.db == obj2._state.db
+
+    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
+        owner = alias_for_app(app_label)
+        return owner is None or owner == db
+
+    @staticmethod
+    def _alias(model: type, hints: dict[str, Any]) -> str | None:
+        owner = alias_for_app(model._meta.app_label)
+        if owner is not None:
+            return owner
+        instance = hints.get("instance")
+        return instance._state.db if instance is not None else None

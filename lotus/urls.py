@@ -1,0 +1,19 @@
+"""URLs of the web process: health, admin, and the API of each service it serves."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from lotus import health
+
+handler400 = "lotus.errors.bad_request_view"
+handler404 = "lotus.errors.not_found_view"
+handler500 = "lotus.errors.server_error_view"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api-auth/", include("rest_framework.urls")),
+]
+urlpatterns += [path("", include(f"{service}.urls")) for service in settings.LOTUS_SERVICES]

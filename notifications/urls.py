@@ -1,0 +1,3 @@
+"""HTTP API of the notifications service."""
+
+urlpatterns: list = []

@@ -1,0 +1,63 @@
+"""The catalog and the orders, whose ``status`` transitions are the saga."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+from django_fsm import FSMField
+
+
+class Product(models.Model):
+    id = models.IntegerField(primary_key=True, help_text="idSubscription in the API.")
+    name = models.CharField(max_length=100)
+    price = models.DecimalField(max_digits=14, decimal_places=2)
+    manual_delivery = models.BooleanField(default=False, help_text="Delivery waits for an operator to accept.")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.id}: {self.name} ({self.price})"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        VALIDATING_BILLING = "ValidatingBilling"
+        VALIDATING_STOCK = "ValidatingStock"
+        VALIDATING_DELIVERY = "ValidatingDelivery"
+        NOTIFYING_SOURCE_SYSTEM = "NotifyingSourceSystem"
+        CANCELLING = "Cancelling"
+        CANCELLED = "Cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    customer_id = models.BigIntegerField(db_index=True)
+    product_id = models.IntegerField()
+    price = models.DecimalField(max_digits=14, decimal_places=2)
+    delivery_slot = models.DateTimeField(null=True, blank=True)
+    status = FSMField(
+        max_length=30, choices=Status.choices, default=Status.VALIDATING_BILLING, protected=True, db_index=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"order {self.id}: {self.status}"
+
+
+class OrderTransition(models.Model):
+    """One step of an order's saga: the history returned by the API and shown in the admin."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transitions")
+    source = models.CharField(max_length=30, blank=True)
+    target = models.CharField(max_length=30)
+    reason = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.source or '∅'} → {self.target} at {self.at:%H:%M:%S.%f}"

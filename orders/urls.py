@@ -1,0 +1,3 @@
+"""HTTP API of the orders service."""
+
+urlpatterns: list = []

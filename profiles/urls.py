@@ -1,0 +1,3 @@
+"""HTTP API of the profiles service."""
+
+urlpatterns: list = []

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make test`: everything CI runs, against the real PostgreSQL and Apache Kafka that the
+# project's own scripts start (or DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS when given).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
+export PYTHONUNBUFFERED=1
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "lint: ruff and import contracts"
+scripts/lint.sh
+
+step "PostgreSQL"
+scripts/postgres.sh start
+DATABASE_URL=$(scripts/postgres.sh url)
+export DATABASE_URL
+
+step "Apache Kafka"
+eval "$(scripts/kafka.sh start)"
+
+step "Django checks"
+python manage.py check --fail-level WARNING
+python manage.py makemigrations --check --dry-run
+
+step "pytest (unit, integration, end-to-end)"
+python -m pytest "$@"
+
+step "make up smoke test"
+scripts/smoke-up.sh
+
+echo "lotus: make test passed" >&2

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# `make up`: start Kafka (and PostgreSQL when DATABASE_URL points at it), migrate and seed
+# every service database, then run the web process and every relay and consumer (Procfile)
+# until Ctrl-C. With no DATABASE_URL each service gets a SQLite file under var/db/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
+export PYTHONUNBUFFERED=1
+
+eval "$(scripts/kafka.sh start)"
+if [ -n "${DATABASE_URL:-}" ]; then
+  scripts/postgres.sh start
+  echo "lotus: databases on ${DATABASE_URL%%\?*} (one per service)" >&2
+else
+  echo "lotus: databases are SQLite files under ${LOTUS_VAR_DIR:-var}/db (set DATABASE_URL for PostgreSQL)" >&2
+fi
+
+python manage.py createdbs
+python manage.py migrateall
+python manage.py kafka_topics
+python manage.py seed
+python manage.py collectstatic --noinput --verbosity 0
+
+host=${LOTUS_HOST:-127.0.0.1}
+port=${LOTUS_PORT:-8000}
+if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+  echo "lotus: port $port is in use by another process; set LOTUS_PORT" >&2
+  exit 1
+fi
+cat >&2 <<BANNER
+
+lotus: starting web, relays and consumers (Ctrl-C stops them all)
+  API            http://$host:$port/   (e.g. POST /profile/register)
+  browsable API  http://$host:$port/api-auth/login/ then any endpoint in a browser
+  admin          http://$host:$port/admin/   (operator: ${LOTUS_OPERATOR_EMAIL:-operator@lotus.local})
+  health         http://$host:$port/healthz  http://$host:$port/readyz
+
+BANNER
+exec honcho --no-colour start -f Procfile

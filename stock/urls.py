@@ -1,0 +1,3 @@
+"""HTTP API of the stock service."""
+
+urlpatterns: list = []
