@@ -109,6 +109,9 @@ class ServiceRouter:
 
     @staticmethod
     def _alias(model: type, hints: dict[str, Any]) -> str | None:
+        service = getattr(model, "lotus_service", None)
+        if service is not None:
+            return alias_for(service)
         owner = alias_for_app(model._meta.app_label)
         if owner is not None:
             return owner

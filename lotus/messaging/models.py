@@ -64,3 +64,28 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_type or 'malformed'} from {self.topic}: {self.error[:60]}"
+
+
+def _service_proxies() -> dict[str, type[models.Model]]:
+    """Per-service proxies of the shared models, so the admin can show each database's rows.
+
+    ``billing_outbox`` reads ``OutboxMessage`` rows of the billing database, and so on; the
+    router sends a model with a ``lotus_service`` attribute to that service's database.
+    """
+    from lotus.topology import SERVICES
+
+    proxies = {}
+    for service in SERVICES:
+        for base, label in ((OutboxMessage, "outbox"), (InboxMessage, "inbox"), (DeadLetter, "dead letters")):
+            name = f"{service.title()}{base.__name__}"
+            meta = type(
+                "Meta",
+                (),
+                {"proxy": True, "verbose_name": f"{service} {label}", "verbose_name_plural": f"{service} {label}"},
+            )
+            proxies[name] = type(name, (base,), {"__module__": __name__, "Meta": meta, "lotus_service": service})
+    return proxies
+
+
+SERVICE_PROXIES = _service_proxies()
+globals().update(SERVICE_PROXIES)

@@ -1,0 +1,55 @@
+"""Admin pages for each service's outbox, inbox and dead letters (replayable)."""
+
+from django.contrib import admin, messages
+
+from lotus.bootstrap import handlers_for
+from lotus.messaging import models
+from lotus.messaging.consumer import replay
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class OutboxAdmin(ReadOnlyAdmin):
+    list_display = ("id", "message_type", "topic", "key", "created_at", "sent_at")
+    list_filter = ("message_type", ("sent_at", admin.EmptyFieldListFilter))
+    search_fields = ("message_id", "key")
+
+
+class InboxAdmin(ReadOnlyAdmin):
+    list_display = ("message_id", "message_type", "topic", "processed_at")
+    list_filter = ("message_type",)
+    search_fields = ("message_id",)
+
+
+class DeadLetterAdmin(ReadOnlyAdmin):
+    list_display = ("id", "message_type", "topic", "partition", "offset", "attempts", "created_at", "replayed_at")
+    list_filter = ("message_type", ("replayed_at", admin.EmptyFieldListFilter))
+    search_fields = ("message_id", "key", "error")
+    actions = ["replay_selected"]
+
+    @admin.action(description="Replay the selected dead letters (apply them once)")
+    def replay_selected(self, request, queryset):
+        service = self.model.lotus_service
+        handlers = handlers_for(service)
+        for letter in queryset.filter(replayed_at__isnull=True):
+            try:
+                outcome = replay(letter, service=service, handlers=handlers)
+            except Exception as exc:  # noqa: BLE001 -- shown to the operator, the letter stays
+                self.message_user(request, f"#{letter.id} failed again: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"#{letter.id}: {outcome.value}", messages.SUCCESS)
+
+
+for proxy in models.SERVICE_PROXIES.values():
+    if issubclass(proxy, models.OutboxMessage):
+        admin.site.register(proxy, OutboxAdmin)
+    elif issubclass(proxy, models.InboxMessage):
+        admin.site.register(proxy, InboxAdmin)
+    else:
+        admin.site.register(proxy, DeadLetterAdmin)
