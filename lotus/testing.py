@@ -71,3 +71,25 @@ class Worker:
             raise AssertionError(f"{self.thread.name} did not stop within {timeout}s")
         if self.error is not None:
             raise self.error
+
+
+def worker_environment(*services: str) -> dict[str, str]:
+    """Environment for a worker *process* that must use this test run's databases and topics."""
+    import os
+
+    from lotus.topology import alias_for
+
+    env = dict(os.environ)
+    env["LOTUS_KAFKA_NAMESPACE"] = settings.LOTUS_KAFKA_NAMESPACE
+    env["KAFKA_BOOTSTRAP_SERVERS"] = settings.KAFKA_BOOTSTRAP_SERVERS
+    for service in services:
+        config = connections[alias_for(service)].settings_dict
+        if config["ENGINE"].endswith("sqlite3"):
+            url = f"sqlite:///{config['NAME']}"
+        else:
+            url = (
+                f"postgresql://{config['USER']}:{config['PASSWORD']}@{config['HOST'] or '127.0.0.1'}:"
+                f"{config['PORT'] or 5432}/{config['NAME']}"
+            )
+        env[f"DATABASE_URL_{service.upper()}"] = url
+    return env

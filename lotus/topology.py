@@ -80,6 +80,9 @@ def _tune(config: dict[str, Any]) -> dict[str, Any]:
         options.setdefault("timeout", 30)
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        # A file, not memory, so that worker processes started by tests see the test data.
+        name = Path(config["NAME"])
+        config["TEST"] = {"NAME": str(name.with_name(f"test_{name.name}"))}
     else:
         config.setdefault("CONN_MAX_AGE", 300)
         config.setdefault("CONN_HEALTH_CHECKS", True)

@@ -121,6 +121,10 @@ class Consumer:
         self.batch_size = batch_size
         self.counts = {outcome: 0 for outcome in Outcome}
 
+    def counts_total(self, *outcomes: Outcome) -> int:
+        """How many records ended in ``outcomes`` (all outcomes when none are named)."""
+        return sum(count for outcome, count in self.counts.items() if not outcomes or outcome in outcomes)
+
     def topics(self) -> list[str]:
         return [outbox.physical_topic(name) for name in self.handlers.topics()]
 

@@ -30,10 +30,10 @@ def test_a_record_produced_to_the_broker_comes_back_to_a_consumer(kafka_namespac
     try:
 
         def received():
-            record = consumer.poll(0.5)
-            if record is None or record.error():
-                return None
-            return Envelope.from_bytes(record.value()) if record.key().decode() == envelope.correlation_id else None
+            for record in consumer.consume(num_messages=1000, timeout=0.5):
+                if not record.error() and record.key() == envelope.correlation_id.encode():
+                    return Envelope.from_bytes(record.value())
+            return None
 
         assert wait_for(received, timeout=30, message="the produced record") == envelope
     finally:

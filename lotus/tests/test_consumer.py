@@ -1,0 +1,127 @@
+"""Integration: consumers apply once across crashes, dead-letter poison, and replay it once."""
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from confluent_kafka import Producer
+from django.conf import settings
+from django.db import transaction
+
+from lotus.contracts import Envelope
+from lotus.contracts.diagnostics import Ping
+from lotus.messaging.consumer import Consumer, Outcome, replay
+from lotus.messaging.kafka import dead_letter_topic
+from lotus.messaging.models import DeadLetter, InboxMessage, OutboxMessage
+from lotus.messaging.outbox import physical_topic, publish
+from lotus.messaging.relay import Relay
+from lotus.testing import Worker, wait_for, worker_environment
+from lotus.tests import support
+from lotus.tests.support import ECHO, echoes_of
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
+
+
+def send(service: str, note: str, key: str) -> Envelope:
+    with transaction.atomic(using=service if service != "profiles" else "default"):
+        return publish(Ping(note=note), service=service, correlation_id=key)
+
+
+def relay_once(service: str) -> None:
+    """Publish everything in the service's outbox and return (no background relay)."""
+    relay = Relay(service)
+    while relay.publish_once():
+        pass
+
+
+def test_a_consumer_killed_after_its_database_commit_but_before_its_offset_commit_applies_once(kafka_namespace):
+    key = str(uuid.uuid4())
+    envelope = send("billing", "crash-consumer", key)
+    relay_once("billing")
+
+    crashed = subprocess.run(
+        [sys.executable, "-m", "lotus.tests.crash_worker", "consume", "notifications"],
+        env=worker_environment("notifications"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    assert InboxMessage.objects.using("notifications").filter(message_id=envelope.id).exists()
+    assert echoes_of(envelope.id, alias="notifications") == 1
+
+    marker = send("billing", "marker", key)
+    relay_once("billing")
+    with Worker(lambda stop: Consumer("notifications", ECHO, stop=stop), name="consumer") as consumer:
+        wait_for(lambda: echoes_of(marker.id, alias="notifications"), timeout=60, message="the marker applied")
+    assert consumer.counts[Outcome.DUPLICATE] >= 1, "the uncommitted message was not redelivered"
+    assert echoes_of(envelope.id, alias="notifications") == 1
+
+
+def test_a_poison_message_is_retried_then_dead_lettered_and_the_partition_moves_on(kafka_namespace, monkeypatch):
+    monkeypatch.setattr(support, "state", {"poison_fixed": False, "attempts": 0})
+    key = str(uuid.uuid4())
+    poison = send("orders", "poison-1", key)
+    after = send("orders", "after the poison", key)
+    relay_once("orders")
+
+    with Worker(lambda stop: Consumer("delivery", ECHO, stop=stop, max_attempts=3, backoff_seconds=0.01)):
+        wait_for(lambda: echoes_of(after.id, alias="delivery"), timeout=60, message="the message after the poison")
+
+    assert support.state["attempts"] == 3
+    letter = DeadLetter.objects.using("delivery").get(message_id=poison.id)
+    assert letter.attempts == 3
+    assert "cannot digest poison-1" in letter.error
+    assert letter.topic == physical_topic("diagnostics.commands")
+    assert echoes_of(poison.id, alias="delivery") == 0
+    assert OutboxMessage.objects.using("delivery").filter(topic=dead_letter_topic("delivery")).count() == 1
+
+    support.state["poison_fixed"] = True
+    assert replay(letter, service="delivery", handlers=ECHO) is Outcome.APPLIED
+    assert replay(letter, service="delivery", handlers=ECHO) is Outcome.DUPLICATE
+    assert echoes_of(poison.id, alias="delivery") == 1
+    letter.refresh_from_db(using="delivery")
+    assert letter.replayed_at is not None
+
+
+def test_malformed_and_unknown_records_are_dead_lettered_at_once_and_do_not_block(kafka_namespace):
+    key = str(uuid.uuid4())
+    topic = physical_topic("diagnostics.commands")
+    unknown = Envelope(type="NoSuchMessage", version=1, correlation_id=key, source="test", payload={})
+    producer = Producer({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    producer.produce(topic, key=key, value=b"this is not json")
+    producer.produce(topic, key=key, value=unknown.to_json())
+    producer.produce(
+        topic,
+        key=key,
+        value=Envelope(type="Ping", version=1, correlation_id=key, source="t", payload={"x": 1}).to_json(),
+    )
+    assert producer.flush(10) == 0
+    after = send("orders", "after the malformed ones", key)
+    relay_once("orders")
+
+    with Worker(lambda stop: Consumer("stock", ECHO, stop=stop, max_attempts=3, backoff_seconds=0.01)):
+        wait_for(lambda: echoes_of(after.id, alias="stock"), timeout=60, message="the message after them")
+
+    letters = DeadLetter.objects.using("stock").filter(key=key)
+    errors = sorted(letter.error.split(":")[0] for letter in letters)
+    assert len(letters) == 3, errors
+    assert any(letter.error.startswith("malformed message") for letter in letters)
+    assert any("unknown message type 'NoSuchMessage'" in letter.error for letter in letters)
+    assert any("payload is invalid" in letter.error and letter.attempts == 1 for letter in letters)
+
+
+def test_messages_without_a_handler_in_this_service_are_skipped_not_dead_lettered(kafka_namespace):
+    from lotus.messaging.registry import Handlers
+
+    key = str(uuid.uuid4())
+    envelope = send("billing", "nobody handles me here", key)
+    relay_once("billing")
+    nobody = Handlers({})
+    worker = Worker(lambda stop: Consumer("profiles", nobody, stop=stop), name="consumer")
+    worker.instance.topics = lambda: [physical_topic("diagnostics.commands")]
+    with worker as consumer:
+        wait_for(lambda: consumer.counts[Outcome.IGNORED] >= 1, timeout=60, message="the record skipped")
+    assert not DeadLetter.objects.using("default").filter(message_id=envelope.id).exists()
+    assert not InboxMessage.objects.using("default").filter(message_id=envelope.id).exists()
