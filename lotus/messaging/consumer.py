@@ -145,7 +145,7 @@ class Consumer:
         positions: dict[tuple[str, int], int] = {}
         handled = 0
         try:
-            for record in self.kafka.consume(num_messages=self.batch_size, timeout=timeout):
+            for record in self._next_batch(timeout):
                 if record.error():
                     log.warning("consumer %s: %s", self.service, record.error())
                     continue
@@ -159,6 +159,14 @@ class Consumer:
         if positions:
             self.commit(positions)
         return handled
+
+    def _next_batch(self, timeout: float) -> list[KafkaRecord]:
+        # consume(n, timeout) waits for n records or the timeout; wait for the first record
+        # only, then take whatever else is already fetched, so a lone message is not delayed.
+        first = self.kafka.poll(timeout)
+        if first is None:
+            return []
+        return [first, *self.kafka.consume(num_messages=self.batch_size - 1, timeout=0)]
 
     def commit(self, positions: dict[tuple[str, int], int]) -> None:
         offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()]
