@@ -165,7 +165,7 @@ require_java() {
 }
 
 require_python() {
-  command -v python3 >/dev/null 2>&1 || die "python3 is required to check Kafka readiness"
+  python3 -c '' >/dev/null 2>&1 || die "python3 is required to check Kafka readiness"
 }
 
 require_port_number() {
