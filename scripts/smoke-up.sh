@@ -34,6 +34,11 @@ fi
 echo "lotus: make up answered /healthz and /readyz after $(( $(date +%s) - start ))s" >&2
 curl -fsS "http://127.0.0.1:$port/readyz" >&2; echo >&2
 
+echo "lotus: sending a ping through every relay and consumer" >&2
+if ! env -u DATABASE_URL LOTUS_VAR_DIR="$var_dir" "${LOTUS_VENV:-.venv}/bin/python" manage.py ping --timeout 60 >&2; then
+  echo "lotus: the ping did not travel; the make up log:" >&2; tail -n 60 "$log" >&2; exit 1
+fi
+
 kill -INT -- "-$pid"
 for _ in $(seq 1 60); do
   kill -0 "$pid" 2>/dev/null || break

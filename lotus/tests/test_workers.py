@@ -1,0 +1,74 @@
+"""Integration: relay and consumer processes stop cleanly on SIGTERM and SIGINT; pruning."""
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from lotus.contracts.diagnostics import Ping
+from lotus.messaging.models import OutboxMessage
+from lotus.messaging.outbox import publish
+from lotus.messaging.relay import Relay
+from lotus.testing import wait_for, worker_environment
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
+
+
+def start(command: str, service: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", command, "--service", service],
+        env=worker_environment(service),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(("command", "signum"), [("consume", signal.SIGTERM), ("relay", signal.SIGINT)])
+def test_a_worker_process_finishes_and_exits_0_on_a_signal(kafka_namespace, command, signum):
+    process = start(command, "stock")
+    try:
+        if command == "relay":
+            with transaction.atomic(using="stock"):
+                envelope = publish(Ping(note="before the signal"), service="stock", correlation_id=uuid.uuid4())
+            wait_for(
+                lambda: OutboxMessage.objects.using("stock").get(message_id=envelope.id).sent_at,
+                timeout=30,
+                message="the relay process to publish",
+            )
+        else:
+            time.sleep(3)  # long enough to subscribe and join the group
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output[-3000:]
+    assert "finishing the work in hand" in output
+    assert f"{command}: stopped" in output or "relay: stopped" in output
+
+
+def test_an_unknown_service_is_a_clear_command_error(kafka_namespace):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "relay", "--service", "payments"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "unknown service(s) payments" in result.stderr
+
+
+def test_the_relay_prunes_sent_rows_older_than_the_retention(settings):
+    settings.LOTUS_OUTBOX_RETENTION_HOURS = 1
+    with transaction.atomic(using="billing"):
+        old = publish(Ping(note="old"), service="billing", correlation_id="k")
+        recent = publish(Ping(note="recent"), service="billing", correlation_id="k")
+        unsent = publish(Ping(note="unsent"), service="billing", correlation_id="k")
+    rows = OutboxMessage.objects.using("billing")
+    rows.filter(message_id=old.id).update(sent_at=timezone.now() - timedelta(hours=2))
+    rows.filter(message_id=recent.id).update(sent_at=timezone.now() - timedelta(minutes=5))
+    assert Relay("billing", producer=object()).prune() == 1
+    assert set(rows.values_list("message_id", flat=True)) == {recent.id, unsent.id}
