@@ -93,3 +93,58 @@ def worker_environment(*services: str) -> dict[str, str]:
             )
         env[f"DATABASE_URL_{service.upper()}"] = url
     return env
+
+
+def token_for(customer_id: int, *, is_staff: bool = False, email: str = "customer@lotus.test") -> str:
+    """An access token as profiles would sign it, for API tests of the other services."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken()
+    token["user_id"] = customer_id
+    token["email"] = email
+    token["is_staff"] = is_staff
+    return str(token)
+
+
+def api_client(customer_id: int | None = None, *, is_staff: bool = False):
+    """A DRF test client, authenticated as ``customer_id`` when given."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    if customer_id is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(customer_id, is_staff=is_staff)}")
+    return client
+
+
+def deliver(message, *, to: str, handlers, correlation_id: str | None = None, source: str = "test"):
+    """Apply ``message`` to service ``to`` exactly as its consumer would (inbox + handler, one
+    transaction, real database), without Kafka. Returns ``(outcome, envelope)``; deliver the
+    same envelope again with :func:`deliver_envelope` to test duplicates."""
+    from lotus.contracts import Envelope
+
+    envelope = Envelope.wrap(message, source=source, correlation_id=str(correlation_id or uuid.uuid4()))
+    return deliver_envelope(envelope, to=to, handlers=handlers), envelope
+
+
+def deliver_envelope(envelope, *, to: str, handlers):
+    from lotus.messaging.consumer import apply
+
+    return apply(envelope, service=to, handlers=handlers)
+
+
+def published(service: str, *types: type) -> list:
+    """Messages in ``service``'s outbox, oldest first, opened into their contract classes
+    (only those of ``types`` when given)."""
+    from lotus import contracts
+    from lotus.contracts import Envelope
+    from lotus.messaging.models import OutboxMessage
+    from lotus.topology import alias_for
+
+    wanted = {cls.type_name() for cls in types}
+    messages = []
+    for body in OutboxMessage.objects.using(alias_for(service)).order_by("id").values_list("body", flat=True):
+        envelope = Envelope.from_bytes(body)
+        cls = contracts.message_class(envelope.type)
+        if cls is not None and (not wanted or envelope.type in wanted):
+            messages.append(envelope.open(cls))
+    return messages

@@ -1,0 +1,39 @@
+"""Helpers for the services' API views.
+
+The seed's API passes parameters in the query string (``POST /billing/add-money?money=1000``);
+a JSON body is accepted too. :func:`request_data` merges both (the body wins), so an input
+serializer validates one dict whatever way the client chose::
+
+    class AddMoneyApi(APIView):
+        class InputSerializer(serializers.Serializer):
+            money = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+
+        def post(self, request):
+            data = validated(self.InputSerializer, request)
+            ...
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.request import Request
+
+
+def request_data(request: Request) -> dict[str, Any]:
+    """Query-string parameters overlaid with the request body (JSON or form)."""
+    data: dict[str, Any] = {key: request.query_params.get(key) for key in request.query_params}
+    body = request.data  # raises ParseError (a JSON 400) on malformed JSON
+    if isinstance(body, dict):
+        data.update(body.items() if not hasattr(body, "dict") else body.dict().items())
+    elif body:
+        raise serializers.ValidationError({"non_field_errors": ["The request body must be a JSON object."]})
+    return data
+
+
+def validated(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
+    """Validate the request's parameters with ``serializer_class``; 400 with field errors if invalid."""
+    serializer = serializer_class(data=request_data(request))
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
