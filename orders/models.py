@@ -4,7 +4,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
-from django_fsm import FSMField
+from django_fsm import FSMField, FSMModelMixin, transition
 
 
 class Product(models.Model):
@@ -20,19 +20,29 @@ class Product(models.Model):
         return f"{self.id}: {self.name} ({self.price})"
 
 
-class Order(models.Model):
-    class Status(models.TextChoices):
-        VALIDATING_BILLING = "ValidatingBilling"
-        VALIDATING_STOCK = "ValidatingStock"
-        VALIDATING_DELIVERY = "ValidatingDelivery"
-        NOTIFYING_SOURCE_SYSTEM = "NotifyingSourceSystem"
-        CANCELLING = "Cancelling"
-        CANCELLED = "Cancelled"
+class Status(models.TextChoices):
+    VALIDATING_BILLING = "ValidatingBilling"
+    VALIDATING_STOCK = "ValidatingStock"
+    VALIDATING_DELIVERY = "ValidatingDelivery"
+    NOTIFYING_SOURCE_SYSTEM = "NotifyingSourceSystem"
+    CANCELLING = "Cancelling"
+    CANCELLED = "Cancelled"
+
+
+#: States in which the customer may still cancel.
+CANCELLABLE = [Status.VALIDATING_BILLING, Status.VALIDATING_STOCK, Status.VALIDATING_DELIVERY]
+
+
+class Order(FSMModelMixin, models.Model):
+    """An order and its saga. Only the ``@transition`` methods below change ``status``."""
+
+    Status = Status
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
-    customer_id = models.BigIntegerField(db_index=True)
+    customer_id = models.BigIntegerField()
     product_id = models.IntegerField()
     price = models.DecimalField(max_digits=14, decimal_places=2)
+    manual_delivery = models.BooleanField(default=False)
     delivery_slot = models.DateTimeField(null=True, blank=True)
     status = FSMField(
         max_length=30, choices=Status.choices, default=Status.VALIDATING_BILLING, protected=True, db_index=True
@@ -42,9 +52,30 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        indexes = [models.Index(fields=["customer_id", "created_at"], name="order_customer_idx")]
 
     def __str__(self) -> str:
         return f"order {self.id}: {self.status}"
+
+    @transition(field=status, source=Status.VALIDATING_BILLING, target=Status.VALIDATING_STOCK)
+    def mark_paid(self) -> None:
+        """Billing took the payment; the warehouse is asked next."""
+
+    @transition(field=status, source=Status.VALIDATING_STOCK, target=Status.VALIDATING_DELIVERY)
+    def mark_reserved(self) -> None:
+        """The warehouse reserved the item; delivery is asked next."""
+
+    @transition(field=status, source=Status.VALIDATING_DELIVERY, target=Status.NOTIFYING_SOURCE_SYSTEM)
+    def mark_in_delivery(self) -> None:
+        """A courier took the order: the saga is complete."""
+
+    @transition(field=status, source=CANCELLABLE, target=Status.CANCELLING)
+    def cancel(self) -> None:
+        """The customer cancelled; compensations run next."""
+
+    @transition(field=status, source=Status.CANCELLING, target=Status.CANCELLED)
+    def mark_cancelled(self) -> None:
+        """Every compensation is confirmed."""
 
 
 class OrderTransition(models.Model):
@@ -60,4 +91,4 @@ class OrderTransition(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.source or '∅'} → {self.target} at {self.at:%H:%M:%S.%f}"
+        return f"{self.source or '-'} → {self.target} at {self.at:%H:%M:%S.%f}"

@@ -1,3 +1,11 @@
 """HTTP API of the orders service."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from orders import apis
+
+urlpatterns = [
+    path("order/place", apis.PlaceOrderApi.as_view(), name="order-place"),
+    path("order", apis.OrderListApi.as_view(), name="order-list"),
+    path("order/<uuid:order_id>", apis.OrderDetailApi.as_view(), name="order-detail"),
+]

@@ -1,0 +1,69 @@
+"""HTTP API of the orders service."""
+
+from django.utils import timezone
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from lotus.api import validated
+from lotus.auth import customer_id
+from orders import selectors, services
+from orders.models import Order
+
+
+class TransitionSerializer(serializers.Serializer):
+    """One step of the saga: ``{"from", "to", "reason", "at"}`` (``from`` is null for the first)."""
+
+    at = serializers.DateTimeField()
+
+    def to_representation(self, instance):
+        at = super().to_representation(instance)["at"]
+        return {"from": instance.source or None, "to": instance.target, "reason": instance.reason, "at": at}
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    orderId = serializers.UUIDField(source="id")
+    status = serializers.CharField()
+    idSubscription = serializers.IntegerField(source="product_id")
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    deliverySlot = serializers.DateTimeField(source="delivery_slot", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+    history = TransitionSerializer(source="transitions.all", many=True)
+
+
+class PlaceOrderApi(APIView):
+    """Place an order for a subscription; the saga runs asynchronously (202)."""
+
+    class InputSerializer(serializers.Serializer):
+        idSubscription = serializers.IntegerField(min_value=1, max_value=2_147_483_647)
+        deliverySlot = serializers.DateTimeField(required=False, allow_null=True)
+
+        def validate_deliverySlot(self, value):
+            if value is None:
+                return None
+            if value.minute or value.second or value.microsecond:
+                raise serializers.ValidationError("A delivery slot starts on the hour, e.g. 2030-01-01T10:00:00Z.")
+            if value <= timezone.now():
+                raise serializers.ValidationError("The delivery slot must be in the future.")
+            return value
+
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        order = services.order_place(
+            customer_id=customer_id(request), product_id=data["idSubscription"], delivery_slot=data.get("deliverySlot")
+        )
+        order = selectors.order_get(order_id=order.id, customer_id=order.customer_id)
+        return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OrderDetailApi(APIView):
+    def get(self, request, order_id):
+        order = selectors.order_get(order_id=order_id, customer_id=customer_id(request))
+        return Response(OrderOutputSerializer(order).data)
+
+
+class OrderListApi(APIView):
+    def get(self, request):
+        orders: list[Order] = list(selectors.order_list(customer_id=customer_id(request)))
+        return Response(OrderOutputSerializer(orders, many=True).data)

@@ -1,0 +1,141 @@
+"""Writes of the orders service: placing orders and moving their saga forward.
+
+Every transition runs in one transaction on the orders database: lock the order, apply the
+``@transition`` method if the current state allows it, record it in the history, and write
+the next command and the customer-facing event to the outbox. A reply that the current state
+does not allow (a duplicate, or one that arrives late) is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+
+from lotus.contracts import Message
+from lotus.contracts.billing import ChargeOrder
+from lotus.contracts.delivery import ReserveCourier
+from lotus.contracts.orders import OrderInDelivery, OrderPaid, OrderPaymentFailed, OrderPlaced, OrderReserved
+from lotus.contracts.stock import ReserveStock
+from lotus.errors import LotusError
+from lotus.messaging.outbox import publish
+from lotus.topology import alias_for
+from orders.models import Order, OrderTransition, Product
+
+ALIAS = alias_for("orders")
+log = logging.getLogger(__name__)
+
+
+def order_place(*, customer_id: int, product_id: int, delivery_slot: datetime | None = None) -> Order:
+    product = Product.objects.filter(id=product_id).first()
+    if product is None:
+        raise LotusError(f"Unknown product: idSubscription {product_id} is not in the catalog.")
+    with transaction.atomic(using=ALIAS):
+        order = Order.objects.create(
+            customer_id=customer_id,
+            product_id=product.id,
+            price=product.price,
+            manual_delivery=product.manual_delivery,
+            delivery_slot=delivery_slot,
+        )
+        OrderTransition.objects.create(
+            order=order, source="", target=order.status, reason="placed", at=order.created_at
+        )
+        _publish(
+            order, OrderPlaced(order_id=order.id, customer_id=customer_id, product_id=product.id, price=order.price)
+        )
+        _publish(order, ChargeOrder(order_id=order.id, customer_id=customer_id, amount=order.price))
+    return order
+
+
+def order_payment_taken(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Order | None:
+    def next_steps(order: Order) -> list[Message]:
+        return [
+            OrderPaid(order_id=order.id, customer_id=order.customer_id, amount=order.price),
+            ReserveStock(order_id=order.id, product_id=order.product_id),
+        ]
+
+    return _advance(order_id, Order.mark_paid, "payment taken", next_steps, causation_id)
+
+
+def order_payment_failed(*, order_id: uuid.UUID, shortfall, causation_id: uuid.UUID | None = None) -> Order | None:
+    """The order keeps waiting for a top-up; the customer is told how much is missing."""
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        if order is None or order.status != Order.Status.VALIDATING_BILLING:
+            _ignore(order_id, order, "PaymentFailed")
+            return order
+        event = OrderPaymentFailed(order_id=order.id, customer_id=order.customer_id, shortfall=shortfall)
+        _publish(order, event, causation_id)
+        return order
+
+
+def order_stock_reserved(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Order | None:
+    def next_steps(order: Order) -> list[Message]:
+        return [
+            OrderReserved(order_id=order.id, customer_id=order.customer_id),
+            ReserveCourier(
+                order_id=order.id, product_id=order.product_id, slot=order.delivery_slot, manual=order.manual_delivery
+            ),
+        ]
+
+    return _advance(order_id, Order.mark_reserved, "item reserved", next_steps, causation_id)
+
+
+def order_courier_reserved(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Order | None:
+    def next_steps(order: Order) -> list[Message]:
+        return [OrderInDelivery(order_id=order.id, customer_id=order.customer_id)]
+
+    return _advance(order_id, Order.mark_in_delivery, "courier reserved", next_steps, causation_id)
+
+
+def order_waits(*, order_id: uuid.UUID, why: str) -> None:
+    """A step could not complete now: the order stays where it is (nothing to write)."""
+    log.info("order %s waits: %s", order_id, why)
+
+
+def _advance(
+    order_id: uuid.UUID,
+    step: Callable[[Order], None],
+    reason: str,
+    next_steps: Callable[[Order], list[Message]],
+    causation_id: uuid.UUID | None,
+) -> Order | None:
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        bound_step = getattr(order, step.__name__, None)
+        if order is None or not can_proceed(bound_step):
+            _ignore(order_id, order, reason)
+            return order
+        _transition(order, bound_step, reason)
+        for message in next_steps(order):
+            _publish(order, message, causation_id)
+        return order
+
+
+def _transition(order: Order, bound_step: Callable[[], None], reason: str) -> None:
+    source = order.status
+    bound_step()
+    order.updated_at = timezone.now()
+    order.save(update_fields=["status", "updated_at"])
+    OrderTransition.objects.create(order=order, source=source, target=order.status, reason=reason, at=order.updated_at)
+
+
+def _locked(order_id: uuid.UUID) -> Order | None:
+    return Order.objects.select_for_update().filter(id=order_id).first()
+
+
+def _ignore(order_id: uuid.UUID, order: Order | None, what: str) -> None:
+    if order is None:
+        log.warning("order %s: %s for an unknown order ignored", order_id, what)
+    else:
+        log.info("order %s: %s ignored in state %s", order_id, what, order.status)
+
+
+def _publish(order: Order, message: Message, causation_id: uuid.UUID | None = None) -> None:
+    publish(message, service="orders", correlation_id=order.id, causation_id=causation_id)
