@@ -25,6 +25,9 @@ python manage.py makemigrations --check --dry-run
 step "pytest (unit, integration, end-to-end)"
 python -m pytest "$@"
 
+step "newman: the Postman acceptance scenarios against a running stack"
+scripts/newman.sh
+
 step "make up smoke test"
 scripts/smoke-up.sh
 

@@ -11,21 +11,30 @@ from psycopg import sql
 class Command(BaseCommand):
     help = "Create the missing service databases (PostgreSQL) or their folder (SQLite)."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--fresh", action="store_true", help="drop the databases first (throw-away stacks: end-to-end tests)"
+        )
+
+    def handle(self, *args, fresh, **options):
         for alias in connections:
             config = connections[alias].settings_dict
             if connections[alias].vendor == "sqlite":
-                Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+                path = Path(config["NAME"])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if fresh:
+                    for leftover in path.parent.glob(f"{path.name}*"):
+                        leftover.unlink()
                 continue
             try:
-                created = _create_postgres_database(config)
+                created = _create_postgres_database(config, fresh=fresh)
             except psycopg.Error as exc:
                 where = f"{config.get('HOST') or 'localhost'}:{config.get('PORT') or 5432}"
                 raise CommandError(f"cannot create database {config['NAME']} on {where}: {exc}") from exc
             self.stdout.write(f"createdbs: {config['NAME']} {'created' if created else 'exists'}")
 
 
-def _create_postgres_database(config: dict) -> bool:
+def _create_postgres_database(config: dict, *, fresh: bool) -> bool:
     with psycopg.connect(
         dbname="postgres",
         user=config.get("USER") or None,
@@ -35,6 +44,8 @@ def _create_postgres_database(config: dict) -> bool:
         autocommit=True,
         connect_timeout=10,
     ) as conn:
+        if fresh:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(config["NAME"])))
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (config["NAME"],)).fetchone()
         if exists:
             return False
