@@ -26,7 +26,8 @@ def assert_books_balance(stack):
     unbalanced = stack.sql(
         "billing",
         "SELECT a.customer_id, a.balance, COALESCE(SUM(e.amount), 0) FROM billing_account a "
-        "LEFT JOIN billing_ledgerentry e ON e.account_id = a.id GROUP BY a.id HAVING a.balance <> COALESCE(SUM(e.amount), 0)",
+        "LEFT JOIN billing_ledgerentry e ON e.account_id = a.id "
+        "GROUP BY a.id HAVING a.balance <> COALESCE(SUM(e.amount), 0)",
     )
     assert unbalanced == [], f"ledgers that do not sum to their balance: {unbalanced}"
     negative = stack.sql("billing", "SELECT customer_id FROM billing_account WHERE balance < 0")
