@@ -29,6 +29,7 @@ class OrderOutputSerializer(serializers.Serializer):
     deliverySlot = serializers.DateTimeField(source="delivery_slot", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
+    refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
     history = TransitionSerializer(source="transitions.all", many=True)
 
 
@@ -67,3 +68,12 @@ class OrderListApi(APIView):
     def get(self, request):
         orders: list[Order] = list(selectors.order_list(customer_id=customer_id(request)))
         return Response(OrderOutputSerializer(orders, many=True).data)
+
+
+class CancelOrderApi(APIView):
+    """Cancel an order still in progress; compensations run asynchronously (202)."""
+
+    def post(self, request, order_id):
+        services.order_cancel(order_id=order_id, customer_id=customer_id(request))
+        order = selectors.order_get(order_id=order_id, customer_id=customer_id(request))
+        return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)

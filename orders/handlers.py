@@ -1,9 +1,9 @@
 """What the orders service reacts to: the replies of billing, stock and delivery."""
 
-from lotus.contracts.billing import PaymentFailed, PaymentTaken
-from lotus.contracts.delivery import CourierPending, CourierReserved
+from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
+from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
 from lotus.contracts.diagnostics import Ping
-from lotus.contracts.stock import StockBackordered, StockReserved
+from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
 from lotus.messaging.diagnostics import record_ping
 from lotus.messaging.registry import Context, Handlers
 from orders import services
@@ -35,6 +35,20 @@ def handle_courier_pending(message: CourierPending, context: Context) -> None:
     services.order_waits(order_id=message.order_id, why=message.reason)
 
 
+def handle_payment_refunded(message: PaymentRefunded, context: Context) -> None:
+    services.order_compensated(
+        order_id=message.order_id, service="billing", refunded=message.amount, causation_id=context.message_id
+    )
+
+
+def handle_stock_released(message: StockReleased, context: Context) -> None:
+    services.order_compensated(order_id=message.order_id, service="stock", causation_id=context.message_id)
+
+
+def handle_courier_released(message: CourierReleased, context: Context) -> None:
+    services.order_compensated(order_id=message.order_id, service="delivery", causation_id=context.message_id)
+
+
 REGISTRY = Handlers(
     {
         PaymentTaken: handle_payment_taken,
@@ -43,6 +57,9 @@ REGISTRY = Handlers(
         StockBackordered: handle_stock_backordered,
         CourierReserved: handle_courier_reserved,
         CourierPending: handle_courier_pending,
+        PaymentRefunded: handle_payment_refunded,
+        StockReleased: handle_stock_released,
+        CourierReleased: handle_courier_released,
         Ping: record_ping,
     }
 )

@@ -49,6 +49,11 @@ class Order(FSMModelMixin, models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    pending_compensations = models.JSONField(
+        default=list, blank=True, help_text="Services whose compensation is not confirmed yet (while Cancelling)."
+    )
+    refunded = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    cancel_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["created_at"]
@@ -70,8 +75,21 @@ class Order(FSMModelMixin, models.Model):
         """A courier took the order: the saga is complete."""
 
     @transition(field=status, source=CANCELLABLE, target=Status.CANCELLING)
-    def cancel(self) -> None:
-        """The customer cancelled; compensations run next."""
+    def cancel(self, reason: str) -> None:
+        """Compensate exactly the steps that completed or were asked for: the charge always;
+        the reservation once stock was asked; the courier once delivery was asked."""
+        steps = {
+            Status.VALIDATING_BILLING: ["billing"],
+            Status.VALIDATING_STOCK: ["billing", "stock"],
+            Status.VALIDATING_DELIVERY: ["billing", "stock", "delivery"],
+        }
+        self.pending_compensations = steps[self.status]
+        self.cancel_reason = reason
+
+    def compensated(self, service: str) -> bool:
+        """Note that ``service`` confirmed its compensation; True when none is pending any more."""
+        self.pending_compensations = [name for name in self.pending_compensations if name != service]
+        return not self.pending_compensations
 
     @transition(field=status, source=Status.CANCELLING, target=Status.CANCELLED)
     def mark_cancelled(self) -> None:

@@ -18,11 +18,18 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from lotus.contracts import Message
-from lotus.contracts.billing import ChargeOrder
-from lotus.contracts.delivery import ReserveCourier
-from lotus.contracts.orders import OrderInDelivery, OrderPaid, OrderPaymentFailed, OrderPlaced, OrderReserved
-from lotus.contracts.stock import ReserveStock
-from lotus.errors import LotusError
+from lotus.contracts.billing import ChargeOrder, RefundOrder
+from lotus.contracts.delivery import ReleaseCourier, ReserveCourier
+from lotus.contracts.orders import (
+    OrderCancelled,
+    OrderInDelivery,
+    OrderPaid,
+    OrderPaymentFailed,
+    OrderPlaced,
+    OrderReserved,
+)
+from lotus.contracts.stock import ReleaseStock, ReserveStock
+from lotus.errors import Conflict, LotusError, NotFound
 from lotus.messaging.outbox import publish
 from lotus.topology import alias_for
 from orders.models import Order, OrderTransition, Product
@@ -94,6 +101,47 @@ def order_courier_reserved(*, order_id: uuid.UUID, causation_id: uuid.UUID | Non
     return _advance(order_id, Order.mark_in_delivery, "courier reserved", next_steps, causation_id)
 
 
+def order_cancel(*, order_id: uuid.UUID, customer_id: int | None, reason: str = "cancelled by the customer") -> Order:
+    """Cancel an order (``customer_id`` None: by the system) and ask for its compensations."""
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        if order is None or (customer_id is not None and order.customer_id != customer_id):
+            raise NotFound(f"Order {order_id} not found.")
+        if not can_proceed(order.cancel):
+            raise Conflict(f"Order {order_id} is {order.status} and can no longer be cancelled.")
+        _transition(order, lambda: order.cancel(reason), reason)
+        compensations = {
+            "billing": RefundOrder(order_id=order.id, customer_id=order.customer_id),
+            "stock": ReleaseStock(order_id=order.id),
+            "delivery": ReleaseCourier(order_id=order.id),
+        }
+        for service in order.pending_compensations:
+            _publish(order, compensations[service])
+        return order
+
+
+def order_compensated(
+    *, order_id: uuid.UUID, service: str, refunded=None, causation_id: uuid.UUID | None = None
+) -> Order | None:
+    """One compensation is confirmed; the last one completes the cancellation."""
+    with transaction.atomic(using=ALIAS):
+        order = _locked(order_id)
+        if order is None or order.status != Order.Status.CANCELLING or service not in order.pending_compensations:
+            _ignore(order_id, order, f"compensation by {service}")
+            return order
+        if refunded is not None:
+            order.refunded = refunded
+        if not order.compensated(service):
+            order.save(update_fields=["pending_compensations", "refunded"])
+            return order
+        _transition(order, order.mark_cancelled, "compensations confirmed")
+        event = OrderCancelled(
+            order_id=order.id, customer_id=order.customer_id, refunded=order.refunded, reason=order.cancel_reason
+        )
+        _publish(order, event, causation_id)
+        return order
+
+
 def order_waits(*, order_id: uuid.UUID, why: str) -> None:
     """A step could not complete now: the order stays where it is (nothing to write)."""
     log.info("order %s waits: %s", order_id, why)
@@ -122,7 +170,7 @@ def _transition(order: Order, bound_step: Callable[[], None], reason: str) -> No
     source = order.status
     bound_step()
     order.updated_at = timezone.now()
-    order.save(update_fields=["status", "updated_at"])
+    order.save(update_fields=["status", "updated_at", "pending_compensations", "refunded", "cancel_reason"])
     OrderTransition.objects.create(order=order, source=source, target=order.status, reason=reason, at=order.updated_at)
 
 

@@ -24,7 +24,9 @@ def test_place_answers_202_with_the_order_at_once():
 
 def test_place_accepts_a_json_body_and_a_delivery_slot():
     slot = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    response = api_client(5).post("/order/place", {"idSubscription": 3, "deliverySlot": slot.isoformat()}, format="json")
+    response = api_client(5).post(
+        "/order/place", {"idSubscription": 3, "deliverySlot": slot.isoformat()}, format="json"
+    )
     assert response.status_code == 202, response.content
     assert response.json()["deliverySlot"].startswith(slot.strftime("%Y-%m-%dT%H:00:00"))
 
