@@ -142,6 +142,13 @@ LOTUS_OUTBOX_RETENTION_HOURS = env.float("LOTUS_OUTBOX_RETENTION_HOURS", default
 LOTUS_CONSUMER_MAX_ATTEMPTS = env.int("LOTUS_CONSUMER_MAX_ATTEMPTS", default=5)
 LOTUS_CONSUMER_BACKOFF_SECONDS = env.float("LOTUS_CONSUMER_BACKOFF_SECONDS", default=0.2)
 
+# Saga deadlines: an order waiting longer than this in a state is cancelled by the system
+# (seconds; 0 turns the deadline off). Checked by `manage.py expire_orders`.
+LOTUS_PAYMENT_TIMEOUT = env.float("LOTUS_PAYMENT_TIMEOUT", default=0)
+LOTUS_STOCK_TIMEOUT = env.float("LOTUS_STOCK_TIMEOUT", default=0)
+LOTUS_DELIVERY_TIMEOUT = env.float("LOTUS_DELIVERY_TIMEOUT", default=0)
+LOTUS_DEADLINE_CHECK_SECONDS = env.float("LOTUS_DEADLINE_CHECK_SECONDS", default=5)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
@@ -187,3 +188,39 @@ def _ignore(order_id: uuid.UUID, order: Order | None, what: str) -> None:
 
 def _publish(order: Order, message: Message, causation_id: uuid.UUID | None = None) -> None:
     publish(message, service="orders", correlation_id=order.id, causation_id=causation_id)
+
+
+def orders_expire(*, now: datetime | None = None) -> list[Order]:
+    """Cancel, with compensations, every order that waited past its state's deadline.
+
+    The deadline counts from the order's last transition (``updated_at``), so it survives
+    restarts: nothing is kept in memory.
+    """
+    now = now or timezone.now()
+    expired = []
+    for status, seconds, what in _deadlines():
+        cutoff = now - timedelta(seconds=seconds)
+        for order_id in Order.objects.filter(status=status, updated_at__lt=cutoff).values_list("id", flat=True):
+            reason = f"{what} did not happen within {_duration(seconds)}"
+            try:
+                expired.append(order_cancel(order_id=order_id, customer_id=None, reason=reason))
+            except Conflict:
+                continue  # it moved on meanwhile
+    return expired
+
+
+def _deadlines() -> list[tuple[str, float, str]]:
+    configured = [
+        (Order.Status.VALIDATING_BILLING, settings.LOTUS_PAYMENT_TIMEOUT, "payment"),
+        (Order.Status.VALIDATING_STOCK, settings.LOTUS_STOCK_TIMEOUT, "the stock reservation"),
+        (Order.Status.VALIDATING_DELIVERY, settings.LOTUS_DELIVERY_TIMEOUT, "the courier reservation"),
+    ]
+    return [(status, seconds, what) for status, seconds, what in configured if seconds > 0]
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"

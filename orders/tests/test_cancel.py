@@ -112,3 +112,27 @@ def test_a_duplicate_compensation_reply_changes_nothing():
     reply(StockReleased(order_id=order.id, quantity=1))
     assert status_of(order) == "Cancelling"
     assert Order.objects.get(id=order.id).pending_compensations == ["billing"]
+
+
+def test_orders_waiting_past_their_deadline_are_cancelled_by_the_system(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.services import orders_expire
+
+    settings.LOTUS_PAYMENT_TIMEOUT = 1800
+    settings.LOTUS_STOCK_TIMEOUT = 0  # off
+    late = order_in("ValidatingBilling")
+    fresh = order_in("ValidatingBilling")
+    waiting_for_stock = order_in("ValidatingStock")
+    Order.objects.filter(id__in=[late.id, waiting_for_stock.id]).update(updated_at=timezone.now() - timedelta(hours=1))
+
+    assert [order.id for order in orders_expire()] == [late.id]
+    assert status_of(late) == "Cancelling"
+    assert status_of(fresh) == "ValidatingBilling"
+    assert status_of(waiting_for_stock) == "ValidatingStock"
+    assert Order.objects.get(id=late.id).cancel_reason == "payment did not happen within 30 min"
+    reply(PaymentRefunded(order_id=late.id, customer_id=7, amount=Decimal("0")))
+    assert published("orders", OrderCancelled)[-1].reason == "payment did not happen within 30 min"
+    assert orders_expire() == []
