@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "lotus",
     "lotus.messaging",
+    "lotus.idempotency",
     "profiles",
     "billing",
     "orders",
@@ -141,6 +142,9 @@ LOTUS_RELAY_POLL_SECONDS = env.float("LOTUS_RELAY_POLL_SECONDS", default=1.0)
 LOTUS_OUTBOX_RETENTION_HOURS = env.float("LOTUS_OUTBOX_RETENTION_HOURS", default=24.0)
 LOTUS_CONSUMER_MAX_ATTEMPTS = env.int("LOTUS_CONSUMER_MAX_ATTEMPTS", default=5)
 LOTUS_CONSUMER_BACKOFF_SECONDS = env.float("LOTUS_CONSUMER_BACKOFF_SECONDS", default=0.2)
+
+#: How long an Idempotency-Key is remembered (lotus.idempotency).
+LOTUS_IDEMPOTENCY_TTL_HOURS = env.float("LOTUS_IDEMPOTENCY_TTL_HOURS", default=24)
 
 # Saga deadlines: an order waiting longer than this in a state is cancelled by the system
 # (seconds; 0 turns the deadline off). Checked by `manage.py expire_orders`.

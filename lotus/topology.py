@@ -4,7 +4,8 @@ Every service app keeps its models in its own database. ``profiles`` owns the ``
 alias (Django's own auth, admin, sessions and content types live next to the accounts
 they describe); every other service owns an alias named after itself. The messaging
 tables (outbox, inbox, dead letters) exist in every service database, so a service can
-write its state and its outgoing messages in one local transaction.
+write its state and its outgoing messages in one local transaction. So do the idempotency
+records of ``lotus.idempotency``, stored next to the writes of the request they answer.
 
 Configuration comes from the environment, in this order for each service:
 
@@ -30,7 +31,7 @@ DEFAULT_SERVICE = "profiles"
 FRAMEWORK_APPS = frozenset({"auth", "contenttypes", "sessions", "admin"})
 
 #: Apps whose tables exist in every service database.
-SHARED_APPS = frozenset({"messaging"})
+SHARED_APPS = frozenset({"messaging", "idempotency"})
 
 
 def alias_for(service: str) -> str:

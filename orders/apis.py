@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from lotus.api import validated
 from lotus.auth import customer_id
+from lotus.idempotency.decorators import idempotent
 from orders import selectors, services
 from orders.models import Order
 
@@ -49,6 +50,7 @@ class PlaceOrderApi(APIView):
                 raise serializers.ValidationError("The delivery slot must be in the future.")
             return value
 
+    @idempotent(service="orders")
     def post(self, request):
         data = validated(self.InputSerializer, request)
         order = services.order_place(

@@ -1,4 +1,5 @@
-"""Integration: each service database holds only its own tables plus the messaging tables."""
+"""Integration: each service database holds only its own tables plus the shared messaging
+(outbox, inbox, dead letters) and idempotency tables."""
 
 import pytest
 from django.db import connections
@@ -8,6 +9,7 @@ from lotus.topology import SERVICES, alias_for
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 MESSAGING = {"messaging_outboxmessage", "messaging_inboxmessage", "messaging_deadletter"}
+SHARED = MESSAGING | {"idempotency_idempotencyrecord"}
 DJANGO = {"django_migrations"}
 FRAMEWORK_PREFIXES = ("auth_", "django_admin_log", "django_content_type", "django_session")
 
@@ -20,10 +22,10 @@ def tables(alias: str) -> set[str]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_service_database_has_its_own_tables_and_the_messaging_tables_only(service):
     names = tables(alias_for(service))
-    assert names >= MESSAGING, f"messaging tables missing from {service}"
+    assert names >= SHARED, f"messaging or idempotency tables missing from {service}"
     own = {name for name in names if name.startswith(f"{service}_")}
     assert own, f"{service} has no tables of its own"
-    foreign = names - own - MESSAGING - DJANGO
+    foreign = names - own - SHARED - DJANGO
     if service == "profiles":
         foreign = {name for name in foreign if not name.startswith(FRAMEWORK_PREFIXES)}
     assert foreign == set(), f"{service} database holds tables of other apps: {sorted(foreign)}"
