@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "lotus",
     "lotus.messaging",
     "lotus.idempotency",
@@ -99,7 +100,9 @@ STORAGES = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["lotus.auth.TokenAuthentication"],
+    # Sessions (the browsable API's login) only where the profiles database is at hand.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["lotus.auth.TokenAuthentication"]
+    + (["rest_framework.authentication.SessionAuthentication"] if "profiles" in LOTUS_SERVICES else []),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "lotus.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -118,6 +121,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the installed package, not a CDN: the docs work offline too.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 SIMPLE_JWT = {
