@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_prometheus",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -54,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "lotus.urls"
@@ -152,6 +155,11 @@ LOTUS_CONSUMER_BACKOFF_SECONDS = env.float("LOTUS_CONSUMER_BACKOFF_SECONDS", def
 
 #: How long an Idempotency-Key is remembered (lotus.idempotency).
 LOTUS_IDEMPOTENCY_TTL_HOURS = env.float("LOTUS_IDEMPOTENCY_TTL_HOURS", default=24)
+
+# Metrics (lotus.metrics): relays and consumers serve /metrics on this port when set.
+LOTUS_METRICS_PORT = env.int("LOTUS_METRICS_PORT", default=0)
+LOTUS_METRICS_COLLECTORS = {"orders": "orders.metrics.OrdersByStateCollector"}
+PROMETHEUS_EXPORT_MIGRATIONS = False
 
 # Saga deadlines: an order waiting longer than this in a state is cancelled by the system
 # (seconds; 0 turns the deadline off). Checked by `manage.py expire_orders`.

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from lotus import health
+from lotus import health, metrics
 
 handler400 = "lotus.errors.bad_request_view"
 handler404 = "lotus.errors.not_found_view"
@@ -16,7 +16,10 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
+    path("", include("django_prometheus.urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 urlpatterns += [path("", include(f"{service}.urls")) for service in settings.LOTUS_SERVICES]
+
+metrics.register_collectors(list(settings.LOTUS_SERVICES))

@@ -32,10 +32,12 @@ from lotus.contracts.orders import (
 from lotus.contracts.stock import ReleaseStock, ReserveStock
 from lotus.errors import Conflict, LotusError, NotFound
 from lotus.messaging.outbox import publish
+from lotus.metrics import SAGA_SECONDS
 from lotus.topology import alias_for
 from orders.models import Order, OrderTransition, Product
 
 ALIAS = alias_for("orders")
+FINAL_OUTCOMES = {Order.Status.NOTIFYING_SOURCE_SYSTEM: "completed", Order.Status.CANCELLED: "cancelled"}
 log = logging.getLogger(__name__)
 
 
@@ -173,6 +175,9 @@ def _transition(order: Order, bound_step: Callable[[], None], reason: str) -> No
     order.updated_at = timezone.now()
     order.save(update_fields=["status", "updated_at", "pending_compensations", "refunded", "cancel_reason"])
     OrderTransition.objects.create(order=order, source=source, target=order.status, reason=reason, at=order.updated_at)
+    if order.status in FINAL_OUTCOMES:
+        seconds = (order.updated_at - order.created_at).total_seconds()
+        transaction.on_commit(lambda: SAGA_SECONDS.labels(FINAL_OUTCOMES[order.status]).observe(seconds), using=ALIAS)
 
 
 def _locked(order_id: uuid.UUID) -> Order | None:

@@ -39,6 +39,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 from django.utils import timezone
 
+from lotus import metrics
 from lotus.contracts import ContractError, Envelope, message_class
 from lotus.messaging import outbox
 from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
@@ -184,12 +185,14 @@ class Consumer:
         if self.handlers.lookup(envelope.type) is None:
             if message_class(envelope.type) is None:
                 return self._dead_letter(record, envelope, f"unknown message type {envelope.type!r}", attempts=1)
-            return self._count(Outcome.IGNORED)
+            return self._count(Outcome.IGNORED, envelope.type)
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._count(apply(envelope, service=self.service, handlers=self.handlers, topic=record.topic()))
+                with metrics.CONSUMER_SECONDS.labels(self.service).time():
+                    outcome = apply(envelope, service=self.service, handlers=self.handlers, topic=record.topic())
+                return self._count(outcome, envelope.type)
             except ContractError as exc:
                 return self._dead_letter(record, envelope, str(exc), attempts=attempt)
             except (OperationalError, InterfaceError) as exc:
@@ -205,14 +208,18 @@ class Consumer:
                     "consumer %s: %s %s failed (attempt %d of %d): %s",
                     self.service, envelope.type, envelope.id, attempt, self.max_attempts, exc,
                 )  # fmt: skip
+                metrics.CONSUMER_RETRIES.labels(self.service).inc()
                 self._sleep(min(self.backoff_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
 
     def _sleep(self, seconds: float) -> None:
         if self.stop.wait(seconds):
             raise _Stopped
 
-    def _count(self, outcome: Outcome) -> Outcome:
+    def _count(self, outcome: Outcome, message_type: str = "") -> Outcome:
         self.counts[outcome] += 1
+        metrics.CONSUMER_MESSAGES.labels(self.service, message_type or "malformed", outcome.value).inc()
+        if outcome is Outcome.DEAD_LETTERED:
+            metrics.DEAD_LETTERS.labels(self.service).inc()
         return outcome
 
     def _dead_letter(self, record: KafkaRecord, envelope: Envelope | None, error: str, *, attempts: int) -> Outcome:
@@ -245,4 +252,4 @@ class Consumer:
                 message_id=envelope.id if envelope else uuid.uuid4(),
                 message_type=envelope.type if envelope else "malformed",
             )
-        return self._count(Outcome.DEAD_LETTERED)
+        return self._count(Outcome.DEAD_LETTERED, envelope.type if envelope else "")

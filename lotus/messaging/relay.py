@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from lotus import metrics
 from lotus.messaging.kafka import make_producer
 from lotus.messaging.models import OutboxMessage
 from lotus.messaging.outbox import NOTIFY_CHANNEL
@@ -100,10 +101,12 @@ class Relay:
         rows = self.fetch_batch()
         if not rows:
             return 0
-        delivered = self.produce(rows)
-        if delivered:
-            self.mark_sent(delivered)
+        with metrics.RELAY_BATCH_SECONDS.labels(self.service).time():
+            delivered = self.produce(rows)
+            if delivered:
+                self.mark_sent(delivered)
         self.published += len(delivered)
+        metrics.RELAY_PUBLISHED.labels(self.service).inc(len(delivered))
         if len(delivered) < len(rows):
             log.warning(
                 "relay %s: %d of %d not acknowledged; retrying", self.service, len(rows) - len(delivered), len(rows)

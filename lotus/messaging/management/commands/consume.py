@@ -4,6 +4,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from lotus import metrics
 from lotus.bootstrap import handlers_for
 from lotus.messaging.consumer import Consumer
 from lotus.messaging.workers import run_until_signalled, selected_services
@@ -20,6 +21,7 @@ class Command(BaseCommand):
             services = selected_services(options["service"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        metrics.serve(services)
         stop = threading.Event()
         consumers = {
             f"consumer-{name}": Consumer(name, handlers, stop=stop)

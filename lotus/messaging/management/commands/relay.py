@@ -4,6 +4,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
+from lotus import metrics
 from lotus.messaging.kafka import make_producer
 from lotus.messaging.relay import Relay
 from lotus.messaging.workers import run_until_signalled, selected_services
@@ -20,6 +21,7 @@ class Command(BaseCommand):
             services = selected_services(options["service"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        metrics.serve(services)
         stop = threading.Event()
         producer = make_producer()
         relays = {f"relay-{name}": Relay(name, producer=producer, stop=stop) for name in services}
