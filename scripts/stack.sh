@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Run the whole stack in the background on PostgreSQL and Kafka, as `make up` does in the
-# foreground: web, and a relay and a consumer per service, as separate processes (Procfile).
-# Used by `make test` for newman and by the end-to-end tests.
+# Run the whole stack in the background on PostgreSQL and Kafka, split as on Kubernetes: per
+# service a web process (gunicorn serving only that service's API), a relay and consumers, all
+# separate processes, behind nginx routing the API paths as the ingress does. Used by
+# `make test` (newman, end-to-end tests) and `make bench`.
+#
+# Counts: LOTUS_STACK_WEB_WORKERS (gunicorn workers per service, default 1),
+# LOTUS_STACK_CONSUMERS (consumer processes per service, default 1; useful up to the
+# partition count, LOTUS_KAFKA_PARTITIONS).
 #
 #   scripts/stack.sh start NAME PORT   fresh databases <db>_NAME_<service>, fresh topics, wait until ready
 #   scripts/stack.sh stop NAME         Ctrl-C the stack and wait until every process is gone
@@ -16,6 +21,7 @@ mkdir -p var/run var/log
 
 action=${1:?usage: scripts/stack.sh start|stop|env NAME [PORT]}
 name=${2:?name the stack, e.g. e2e}
+run_dir="var/run/stack-$name"
 env_file="var/run/stack-$name.env"
 pid_file="var/run/stack-$name.pid"
 log="var/log/stack-$name.log"
@@ -41,10 +47,12 @@ ENV
   python manage.py kafka_topics >&2
   python manage.py seed >&2
   python manage.py collectstatic --noinput --verbosity 0
-  setsid honcho --no-colour start -f Procfile >"$log" 2>&1 &
+  ensure_nginx
+  write_procfile "$port"
+  setsid honcho --no-colour start -f "$run_dir/Procfile" -d . >"$log" 2>&1 &
   echo $! >"$pid_file"
   local started=$SECONDS
-  until curl -fsS "$LOTUS_STACK_URL/readyz" >/dev/null 2>&1; do
+  until all_ready "$port"; do
     if ! kill -0 "$(cat "$pid_file")" 2>/dev/null; then
       echo "lotus: stack $name exited; log $log:" >&2; tail -n 40 "$log" >&2; exit 1
     fi
@@ -55,6 +63,67 @@ ENV
   done
   python manage.py ping --timeout 60 >/dev/null
   echo "lotus: stack $name ready at $LOTUS_STACK_URL after $((SECONDS - started)) s (log: $log)" >&2
+}
+
+SERVICES=(profiles billing orders stock delivery notifications)
+
+ensure_nginx() {
+  command -v nginx >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "lotus: nginx is required to route the split stack (install it: apt-get install nginx-light)" >&2; exit 1
+  fi
+  echo "lotus: installing nginx-light (Debian package) for the stack's router" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light >/dev/null \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx-light >/dev/null; }
+}
+
+# web-<service> on port+1.., a relay and consumers per service, the deadline checker, nginx on port.
+write_procfile() {
+  local port=$1 workers=${LOTUS_STACK_WEB_WORKERS:-1} consumers=${LOTUS_STACK_CONSUMERS:-1} i=0
+  mkdir -p "$run_dir/nginx"
+  {
+    for service in "${SERVICES[@]}"; do
+      i=$((i + 1))
+      echo "web-$service: env LOTUS_SERVICES=$service gunicorn lotus.wsgi --bind 127.0.0.1:$((port + i)) --workers $workers --threads 4 --graceful-timeout 10"
+      echo "relay-$service: python manage.py relay --service $service"
+      for c in $(seq 1 "$consumers"); do
+        echo "consume-$service-$c: python manage.py consume --service $service"
+      done
+    done
+    echo "deadlines-orders: python manage.py expire_orders --loop"
+    echo "router: nginx -p $PWD/$run_dir/nginx -c $PWD/$run_dir/nginx.conf -g 'daemon off;'"
+  } >"$run_dir/Procfile"
+  {
+    echo "pid $PWD/$run_dir/nginx/nginx.pid;"
+    echo "error_log stderr warn;"
+    echo "events { worker_connections 1024; }"
+    echo "http {"
+    echo "  access_log off;"
+    echo "  client_body_temp_path $PWD/$run_dir/nginx/body; proxy_temp_path $PWD/$run_dir/nginx/proxy;"
+    echo "  fastcgi_temp_path $PWD/$run_dir/nginx/fastcgi; uwsgi_temp_path $PWD/$run_dir/nginx/uwsgi; scgi_temp_path $PWD/$run_dir/nginx/scgi;"
+    i=0
+    for service in "${SERVICES[@]}"; do
+      i=$((i + 1))
+      echo "  upstream $service { server 127.0.0.1:$((port + i)); keepalive 32; }"
+    done
+    echo "  server {"
+    echo "    listen 127.0.0.1:$port;"
+    echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host;"
+    for route in profile:profiles billing:billing order:orders stock:stock delivery:delivery notification:notifications; do
+      echo "    location /${route%%:*} { proxy_pass http://${route##*:}; }"
+    done
+    echo "    location / { proxy_pass http://profiles; }"
+    echo "  }"
+    echo "}"
+  } >"$run_dir/nginx.conf"
+}
+
+all_ready() {
+  local port=$1 i
+  curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 || return 1
+  for i in 1 2 3 4 5 6; do
+    curl -fsS "http://127.0.0.1:$((port + i))/readyz" >/dev/null 2>&1 || return 1
+  done
 }
 
 stop_stack() {
