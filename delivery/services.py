@@ -1,0 +1,205 @@
+"""Writes of the delivery service: booking couriers into hourly slots, accepting and releasing.
+
+A courier carries at most ``capacity_per_slot`` orders in one hour; :class:`SlotBooking` counts
+them. Booking a slot locks every courier's row of that slot (created on first use), so bookers
+of one slot are serialised and capacity is never exceeded. Rows are always locked in the order
+(delivery request, then slot rows by courier id), which keeps concurrent writers deadlock-free.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from delivery.models import HOUR, Courier, DeliveryRequest, SlotBooking, start_of_hour
+from lotus.contracts import Message
+from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
+from lotus.errors import Conflict, NotFound
+from lotus.messaging.outbox import publish
+from lotus.topology import alias_for
+
+ALIAS = alias_for("delivery")
+SERVICE = "delivery"
+
+AWAITING_OPERATOR = "awaiting operator acceptance"
+NO_FREE_COURIER = "no free courier"
+
+
+def horizon_days() -> int:
+    """How many days ahead a booking looks for a free slot."""
+    return getattr(settings, "LOTUS_DELIVERY_HORIZON_DAYS", 30)
+
+
+def courier_reserve(
+    *,
+    order_id: uuid.UUID,
+    product_id: int,
+    slot: datetime | None = None,
+    manual: bool = False,
+    causation_id: uuid.UUID | None = None,
+) -> DeliveryRequest:
+    """Book a courier for the order (the requested slot, else the earliest free one), or let the
+    request wait: for an operator when delivery is manual, or for capacity when none is free.
+
+    Idempotent per order: an order that already has a request (even a tombstone left by an
+    earlier release) gets it back and nothing is published.
+    """
+    with transaction.atomic(using=ALIAS):
+        existing = DeliveryRequest.objects.filter(order_id=order_id).first()
+        if existing is not None:
+            return existing
+        request = DeliveryRequest(
+            order_id=order_id,
+            product_id=product_id,
+            requested_slot=start_of_hour(slot) if slot is not None else None,
+            manual=manual,
+        )
+        try:
+            # One savepoint for the booking and the insert: if a release of this order (a tombstone)
+            # committed meanwhile, the insert fails and the booking is undone with it.
+            with transaction.atomic(using=ALIAS):
+                if manual:
+                    _wait(request, AWAITING_OPERATOR, causation_id)
+                    return request
+                booking = _book(preferred=request.preferred_slot(timezone.now()))
+                if booking is None:
+                    _wait(request, NO_FREE_COURIER, causation_id)
+                else:
+                    _reserve(request, booking, causation_id)
+                return request
+        except IntegrityError:
+            return DeliveryRequest.objects.get(order_id=order_id)
+
+
+def delivery_accept(*, order_id: uuid.UUID) -> DeliveryRequest:
+    """An operator accepts a waiting request: book it now (manual delivery no longer blocks)."""
+    with transaction.atomic(using=ALIAS):
+        request = DeliveryRequest.objects.select_for_update().filter(order_id=order_id).first()
+        if request is None:
+            raise NotFound(f"No delivery request for order {order_id}.")
+        if request.status != DeliveryRequest.Status.WAITING:
+            raise Conflict(f"The delivery of order {order_id} is {request.status}, not waiting to be accepted.")
+        booking = _book(preferred=request.preferred_slot(timezone.now()))
+        if booking is None:
+            raise Conflict(
+                f"No courier has a free slot in the next {horizon_days()} days; the order keeps waiting.",
+                details={"orderId": str(order_id)},
+            )
+        _reserve(request, booking, causation_id=None)
+        return request
+
+
+def courier_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> DeliveryRequest:
+    """Free the order's courier slot (or stop its waiting); an order not seen yet gets a tombstone.
+    Idempotent."""
+    with transaction.atomic(using=ALIAS):
+        request = DeliveryRequest.objects.select_for_update().filter(order_id=order_id).first()
+        if request is None:
+            tombstone = _create_tombstone(order_id)
+            if tombstone is not None:
+                _publish(CourierReleased(order_id=order_id), causation_id)
+                return tombstone
+            request = DeliveryRequest.objects.select_for_update().get(order_id=order_id)
+        if request.status == DeliveryRequest.Status.RELEASED:
+            return request
+        if request.status == DeliveryRequest.Status.RESERVED:
+            booking = SlotBooking.objects.select_for_update().get(courier_id=request.courier_id, slot=request.slot)
+            booking.booked -= 1
+            booking.save(update_fields=["booked"])
+        request.status = DeliveryRequest.Status.RELEASED
+        request.reason = "released"
+        request.save(update_fields=["status", "reason"])
+        _publish(CourierReleased(order_id=order_id), causation_id)
+        return request
+
+
+def _book(*, preferred: datetime | None) -> SlotBooking | None:
+    """Take one place in the earliest slot with a free courier, from ``preferred`` (or the next
+    full hour) up to the horizon; ``None`` when every slot in that window is full."""
+    capacities = dict(Courier.objects.filter(capacity_per_slot__gt=0).values_list("id", "capacity_per_slot"))
+    if not capacities:
+        return None
+    start = preferred or start_of_hour(timezone.now()) + HOUR
+    end = start + timedelta(days=horizon_days())
+    full = _full_slots(start, end, capacities)
+    slot = start
+    while slot < end:
+        if slot not in full:
+            booking = _book_in(slot, capacities)
+            if booking is not None:
+                return booking
+        slot += HOUR
+    return None
+
+
+def _full_slots(start: datetime, end: datetime, capacities: dict[int, int]) -> set[datetime]:
+    """Slots in ``[start, end)`` in which every courier is fully booked, in one query."""
+    rows = (
+        SlotBooking.objects.filter(
+            slot__gte=start, slot__lt=end, courier_id__in=capacities, booked__gte=F("courier__capacity_per_slot")
+        )
+        .values("slot")
+        .annotate(full_couriers=Count("id"))
+        .filter(full_couriers=len(capacities))
+        .values_list("slot", flat=True)
+    )
+    return set(rows)
+
+
+def _book_in(slot: datetime, capacities: dict[int, int]) -> SlotBooking | None:
+    """Lock the slot's rows and take a place with the least busy courier that has room."""
+    present = set(SlotBooking.objects.filter(slot=slot, courier_id__in=capacities).values_list("courier_id", flat=True))
+    missing = [SlotBooking(courier_id=courier_id, slot=slot) for courier_id in capacities if courier_id not in present]
+    if missing:
+        # ON CONFLICT DO NOTHING: a concurrent booker may create the same rows first.
+        SlotBooking.objects.bulk_create(missing, ignore_conflicts=True)
+    rows = list(
+        SlotBooking.objects.select_for_update().filter(slot=slot, courier_id__in=capacities).order_by("courier_id")
+    )
+    free = [row for row in rows if row.has_room(capacities[row.courier_id])]
+    if not free:
+        return None
+    booking = min(free, key=lambda row: (row.booked, row.courier_id))
+    booking.booked += 1
+    booking.save(update_fields=["booked"])
+    return booking
+
+
+def _reserve(request: DeliveryRequest, booking: SlotBooking, causation_id: uuid.UUID | None) -> None:
+    request.status = DeliveryRequest.Status.RESERVED
+    request.courier_id = booking.courier_id
+    request.slot = booking.slot
+    request.reason = ""
+    request.save()
+    _publish(CourierReserved(order_id=request.order_id, courier_id=booking.courier_id, slot=booking.slot), causation_id)
+
+
+def _wait(request: DeliveryRequest, reason: str, causation_id: uuid.UUID | None) -> None:
+    request.status = DeliveryRequest.Status.WAITING
+    request.reason = reason
+    request.save()
+    _publish(CourierPending(order_id=request.order_id, reason=reason), causation_id)
+
+
+def _create_tombstone(order_id: uuid.UUID) -> DeliveryRequest | None:
+    """A released request for an order released before it asked for a courier; ``None`` when a
+    request for the order appeared concurrently."""
+    try:
+        with transaction.atomic(using=ALIAS):
+            return DeliveryRequest.objects.create(
+                order_id=order_id,
+                product_id=None,
+                status=DeliveryRequest.Status.RELEASED,
+                reason="released before it was requested",
+            )
+    except IntegrityError:
+        return None
+
+
+def _publish(message: Message, causation_id: uuid.UUID | None) -> None:
+    publish(message, service=SERVICE, correlation_id=message.order_id, causation_id=causation_id)

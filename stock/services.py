@@ -1,0 +1,160 @@
+"""Writes of the stock service: reserving, receiving and releasing goods.
+
+Every write locks the product's :class:`StockItem` row first (and only then its reservations),
+so all writers of one product are serialised in the same lock order and the counters can
+never go negative or drift apart. Waiting reservations form a first-come queue per product:
+a new reservation never overtakes an older waiting one, and goods that arrive or come back
+serve the queue oldest first.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import IntegrityError, transaction
+
+from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
+from lotus.errors import LotusError, NotFound
+from lotus.messaging.outbox import publish
+from lotus.topology import alias_for
+from stock.models import Reservation, StockItem
+
+ALIAS = alias_for("stock")
+SERVICE = "stock"
+
+
+def stock_reserve(
+    *, order_id: uuid.UUID, product_id: int, quantity: int = 1, causation_id: uuid.UUID | None = None
+) -> Reservation:
+    """Reserve ``quantity`` of the product for the order, or queue the order until goods arrive.
+
+    Idempotent per order: an order that already has a reservation (even a tombstone left by an
+    earlier release) gets that one back and nothing is published.
+    """
+    if quantity <= 0:
+        raise LotusError(f"quantity must be positive, not {quantity}.")
+    with transaction.atomic(using=ALIAS):
+        item = _locked_item(product_id, create=True)
+        existing = Reservation.objects.filter(order_id=order_id).first()
+        if existing is not None:
+            return existing
+        queue_ahead = Reservation.objects.filter(product_id=product_id, status=Reservation.Status.WAITING).exists()
+        served_now = not queue_ahead and item.can_reserve(quantity)
+        status = Reservation.Status.RESERVED if served_now else Reservation.Status.WAITING
+        try:
+            with transaction.atomic(using=ALIAS):
+                reservation = Reservation.objects.create(
+                    order_id=order_id, product_id=product_id, quantity=quantity, status=status
+                )
+        except IntegrityError:
+            # A release of this order (a tombstone) committed between our check and our insert.
+            return Reservation.objects.get(order_id=order_id)
+        if served_now:
+            item.reserve(quantity)
+            item.save(update_fields=["on_hand", "reserved"])
+            _publish(StockReserved(order_id=order_id, product_id=product_id, quantity=quantity), causation_id)
+        else:
+            _publish(StockBackordered(order_id=order_id, product_id=product_id), causation_id)
+        return reservation
+
+
+def stock_receive(*, product_id: int, count: int) -> tuple[StockItem, list[uuid.UUID]]:
+    """The warehouse received ``count`` goods: put them on hand and serve the waiting queue.
+
+    Returns the item and the ids of the orders whose waiting reservations were served.
+    """
+    if count <= 0:
+        raise LotusError(f"count must be positive, not {count}.")
+    with transaction.atomic(using=ALIAS):
+        item = _locked_item(product_id, create=False)
+        if item is None:
+            raise NotFound(f"Unknown product: idSubscription {product_id} has no stock.")
+        item.receive(count)
+        served = _serve_queue(item, causation_id=None)
+        item.save(update_fields=["on_hand", "reserved", "received"])
+        return item, served
+
+
+def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Reservation:
+    """Undo the order's reservation: goods go back on hand (and serve the queue), a waiting
+    order leaves the queue, and an order not seen yet gets a tombstone. Idempotent."""
+    with transaction.atomic(using=ALIAS):
+        known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
+        if known is None:
+            tombstone = _create_tombstone(order_id)
+            if tombstone is not None:
+                _publish(StockReleased(order_id=order_id, quantity=0), causation_id)
+                return tombstone
+            known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
+        if known["product_id"] is None:
+            return Reservation.objects.get(order_id=order_id)
+
+        # Item first, then the reservation: the lock order every writer of this product uses.
+        item = _locked_item(known["product_id"], create=True)
+        reservation = Reservation.objects.select_for_update().get(order_id=order_id)
+        if reservation.is_settled:
+            return reservation
+        if reservation.status == Reservation.Status.RESERVED:
+            item.unreserve(reservation.quantity)
+            reservation.status = Reservation.Status.RELEASED
+            reservation.save(update_fields=["status"])
+            _publish(StockReleased(order_id=order_id, quantity=reservation.quantity), causation_id)
+            _serve_queue(item, causation_id=causation_id)
+            item.save(update_fields=["on_hand", "reserved"])
+        else:
+            reservation.status = Reservation.Status.WITHDRAWN
+            reservation.save(update_fields=["status"])
+            _publish(StockReleased(order_id=order_id, quantity=0), causation_id)
+        return reservation
+
+
+def _locked_item(product_id: int, *, create: bool) -> StockItem | None:
+    item = StockItem.objects.select_for_update().filter(product_id=product_id).first()
+    if item is None and create:
+        # ON CONFLICT DO NOTHING: two first reservations of a new product must not collide.
+        StockItem.objects.bulk_create([StockItem(product_id=product_id)], ignore_conflicts=True)
+        item = StockItem.objects.select_for_update().get(product_id=product_id)
+    return item
+
+
+def _serve_queue(item: StockItem, *, causation_id: uuid.UUID | None) -> list[uuid.UUID]:
+    """Reserve waiting orders of the locked ``item`` oldest first while goods allow (strict FIFO:
+    the first order that cannot be served blocks the ones behind it). The caller saves ``item``."""
+    if item.on_hand == 0:
+        return []
+    # Every reservation takes at least one item, so no more than on_hand of them can be served.
+    waiting = (
+        Reservation.objects.select_for_update()
+        .filter(product_id=item.product_id, status=Reservation.Status.WAITING)
+        .order_by("id")[: item.on_hand]
+    )
+    served: list[Reservation] = []
+    for reservation in waiting:
+        if not item.can_reserve(reservation.quantity):
+            break
+        item.reserve(reservation.quantity)
+        served.append(reservation)
+    if served:
+        Reservation.objects.filter(id__in=[r.id for r in served]).update(status=Reservation.Status.RESERVED)
+    for reservation in served:
+        message = StockReserved(
+            order_id=reservation.order_id, product_id=item.product_id, quantity=reservation.quantity
+        )
+        publish(message, service=SERVICE, correlation_id=reservation.order_id, causation_id=causation_id)
+    return [r.order_id for r in served]
+
+
+def _create_tombstone(order_id: uuid.UUID) -> Reservation | None:
+    """A withdrawn, empty reservation for an order released before it was reserved; ``None``
+    when a reservation for the order appeared concurrently."""
+    try:
+        with transaction.atomic(using=ALIAS):
+            return Reservation.objects.create(
+                order_id=order_id, product_id=None, quantity=0, status=Reservation.Status.WITHDRAWN
+            )
+    except IntegrityError:
+        return None
+
+
+def _publish(message, causation_id: uuid.UUID | None) -> None:
+    publish(message, service=SERVICE, correlation_id=message.order_id, causation_id=causation_id)
