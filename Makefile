@@ -6,7 +6,7 @@ VENV   ?= .venv
 export LOTUS_PYTHON := $(PYTHON)
 export LOTUS_VENV := $(VENV)
 
-.PHONY: up test lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
+.PHONY: up test bench lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
 
 ## up: install, start Kafka, migrate and seed, then run web + relays + consumers until Ctrl-C
 up: venv
@@ -15,6 +15,11 @@ up: venv
 ## test: lint, import contracts, Django checks, pytest on PostgreSQL + Kafka, `make up` smoke test
 test: dev-venv
 	@scripts/test.sh
+
+## bench: saga throughput and latency on PostgreSQL + Kafka with the machine's ceiling
+##        (BENCH_ARGS="--concurrency 50 --duration 60", or "--quick")
+bench: dev-venv
+	@scripts/bench.sh $(BENCH_ARGS)
 
 ## lint: ruff format check, ruff lint, import-linter
 lint: dev-venv
