@@ -1,4 +1,8 @@
-"""Accounts, their ledger, and the charges of orders."""
+"""Accounts, their ledger, and the charges of orders.
+
+An account's ledger always sums to its balance: every change of the balance is one
+:class:`LedgerEntry` written in the same transaction, through :meth:`Account.post`.
+"""
 
 from decimal import Decimal
 
@@ -18,6 +22,14 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return f"account of customer {self.customer_id}: {self.balance}"
+
+    def can_pay(self, amount: Decimal) -> bool:
+        return self.balance >= amount
+
+    def post(self, kind: str, amount: Decimal, order_id=None) -> "LedgerEntry":
+        """Change the balance by ``amount`` (signed) and record it; the caller saves the account."""
+        self.balance += amount
+        return LedgerEntry.objects.create(account=self, kind=kind, amount=amount, order_id=order_id)
 
 
 class LedgerEntry(models.Model):
@@ -41,6 +53,8 @@ class LedgerEntry(models.Model):
 
 
 class Charge(models.Model):
+    """What an order owes: paid at once, or waiting for a top-up; refunded or dropped on cancel."""
+
     class Status(models.TextChoices):
         WAITING = "waiting"
         PAID = "paid"

@@ -1,0 +1,58 @@
+"""HTTP API of the billing service."""
+
+from decimal import Decimal
+
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import selectors, services
+from lotus.api import validated
+from lotus.auth import customer_id
+from lotus.idempotency.decorators import idempotent
+
+MAX_TOP_UP = Decimal("1000000")
+
+
+class LedgerLineSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    orderId = serializers.UUIDField(source="order_id", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+class WaitingChargeSerializer(serializers.Serializer):
+    orderId = serializers.UUIDField(source="order_id")
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class BalanceOutputSerializer(serializers.Serializer):
+    customerId = serializers.IntegerField(source="customer_id")
+    balance = serializers.DecimalField(max_digits=14, decimal_places=2)
+    ledger = LedgerLineSerializer(many=True)
+    waitingCharges = WaitingChargeSerializer(source="waiting", many=True)
+
+
+class AddMoneyApi(APIView):
+    """Top up the balance; waiting orders are paid from it, oldest first."""
+
+    class InputSerializer(serializers.Serializer):
+        money = serializers.DecimalField(
+            max_digits=9, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_TOP_UP
+        )
+
+    @idempotent(service="billing")
+    def post(self, request):
+        amount = validated(self.InputSerializer, request)["money"]
+        customer = customer_id(request)
+        _, settled = services.account_deposit(customer_id=customer, amount=amount)
+        summary = selectors.account_summary(customer_id=customer)
+        body = BalanceOutputSerializer(summary).data
+        body["deposited"] = amount
+        body["paidOrders"] = [str(charge.order_id) for charge in settled]
+        return Response(body)
+
+
+class BalanceApi(APIView):
+    def get(self, request):
+        return Response(BalanceOutputSerializer(selectors.account_summary(customer_id=customer_id(request))).data)

@@ -1,0 +1,124 @@
+"""Writes of the billing service: deposits, charges and refunds, always in balance.
+
+Every write locks the customer's :class:`Account` row first, so concurrent top-ups and
+charges of one customer are serialised and the balance can never go negative. Waiting
+charges form a first-come queue per account: a new charge never overtakes an older waiting
+one, and a top-up settles them oldest first, in the same transaction as the deposit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Account, Charge, LedgerEntry
+from lotus.contracts import Message
+from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
+from lotus.messaging.outbox import publish
+from lotus.topology import alias_for
+
+ALIAS = alias_for("billing")
+log = logging.getLogger(__name__)
+
+
+def account_get_or_create(*, customer_id: int) -> Account:
+    account, _ = Account.objects.get_or_create(customer_id=customer_id)
+    return account
+
+
+def account_deposit(*, customer_id: int, amount: Decimal) -> tuple[Account, list[Charge]]:
+    """Add money, then settle the customer's waiting charges oldest first while it suffices.
+
+    Returns the account and the charges this deposit paid.
+    """
+    if amount <= 0:
+        raise ValueError("a deposit must be positive")
+    with transaction.atomic(using=ALIAS):
+        account = _locked_account(customer_id)
+        account.post(LedgerEntry.Kind.DEPOSIT, amount)
+        settled = []
+        for charge in account.charges.select_for_update().filter(status=Charge.Status.WAITING).order_by("id"):
+            if not account.can_pay(charge.amount):
+                break  # strictly oldest first: a later, smaller charge does not jump the queue
+            _pay(account, charge)
+            settled.append(charge)
+        account.save(update_fields=["balance"])
+        return account, settled
+
+
+def charge_order(
+    *, order_id: uuid.UUID, customer_id: int, amount: Decimal, causation_id: uuid.UUID | None = None
+) -> Charge:
+    """Charge the order once: paid now, or waiting for a top-up (the customer is told the shortfall).
+
+    Idempotent per order: a charge that exists (even one dropped by an earlier cancel) is returned as is.
+    """
+    with transaction.atomic(using=ALIAS):
+        account = _locked_account(customer_id)
+        existing = Charge.objects.filter(order_id=order_id).first()
+        if existing is not None:
+            log.info("order %s is already charged (%s): ignored", order_id, existing.status)
+            return existing
+        queue = account.charges.filter(status=Charge.Status.WAITING)
+        charge = Charge.objects.create(order_id=order_id, account=account, amount=amount)
+        if not queue.exclude(id=charge.id).exists() and account.can_pay(amount):
+            _pay(account, charge, causation_id)
+            account.save(update_fields=["balance"])
+        else:
+            waiting_before = sum((c.amount for c in queue.exclude(id=charge.id)), Decimal("0"))
+            shortfall = max(amount + waiting_before - account.balance, Decimal("0.01"))
+            _publish(
+                PaymentFailed(order_id=order_id, customer_id=customer_id, amount=amount, shortfall=shortfall),
+                order_id,
+                causation_id,
+            )
+        return charge
+
+
+def charge_refund(*, order_id: uuid.UUID, customer_id: int, causation_id: uuid.UUID | None = None) -> Charge:
+    """Compensate the order's charge: refund it if paid, drop it if waiting, or, if the charge
+    has not arrived yet, leave a dropped charge so that it never will be taken. Idempotent."""
+    with transaction.atomic(using=ALIAS):
+        account = _locked_account(customer_id)
+        charge = Charge.objects.select_for_update().filter(order_id=order_id).first()
+        refunded = Decimal("0")
+        if charge is None:
+            charge = Charge.objects.create(order_id=order_id, account=account, amount=0, status=Charge.Status.DROPPED)
+        elif charge.status == Charge.Status.PAID:
+            account.post(LedgerEntry.Kind.REFUND, charge.amount, order_id)
+            account.save(update_fields=["balance"])
+            refunded = charge.amount
+            _set_status(charge, Charge.Status.REFUNDED)
+        elif charge.status == Charge.Status.WAITING:
+            _set_status(charge, Charge.Status.DROPPED)
+        else:
+            log.info("order %s is already %s: refund ignored", order_id, charge.status)
+            return charge
+        _publish(PaymentRefunded(order_id=order_id, customer_id=customer_id, amount=refunded), order_id, causation_id)
+        return charge
+
+
+def _pay(account: Account, charge: Charge, causation_id: uuid.UUID | None = None) -> None:
+    account.post(LedgerEntry.Kind.CHARGE, -charge.amount, charge.order_id)
+    _set_status(charge, Charge.Status.PAID)
+    event = PaymentTaken(order_id=charge.order_id, customer_id=account.customer_id, amount=charge.amount)
+    _publish(event, charge.order_id, causation_id)
+
+
+def _set_status(charge: Charge, status: str) -> None:
+    charge.status = status
+    charge.updated_at = timezone.now()
+    charge.save(update_fields=["status", "updated_at"])
+
+
+def _locked_account(customer_id: int) -> Account:
+    Account.objects.bulk_create([Account(customer_id=customer_id)], ignore_conflicts=True)
+    return Account.objects.select_for_update().get(customer_id=customer_id)
+
+
+def _publish(message: Message, order_id: uuid.UUID, causation_id: uuid.UUID | None) -> None:
+    publish(message, service="billing", correlation_id=order_id, causation_id=causation_id)
