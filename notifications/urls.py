@@ -1,3 +1,9 @@
 """HTTP API of the notifications service."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from notifications import apis
+
+urlpatterns = [
+    path("notification", apis.NotificationListApi.as_view(), name="notification-list"),
+]
