@@ -6,13 +6,18 @@ from django.db import models
 from django.utils import timezone
 
 
+def normalized_email(email: str) -> str:
+    """Emails are unique regardless of case: they are stored trimmed and lower-cased."""
+    return (email or "").strip().lower()
+
+
 class CustomerManager(BaseUserManager):
     use_in_migrations = True
 
     def create_user(self, email: str, password: str | None = None, **fields):
         if not email:
             raise ValueError("an email is required")
-        customer = self.model(email=self.normalize_email(email).lower(), **fields)
+        customer = self.model(email=normalized_email(email), **fields)
         customer.set_password(password)
         customer.save(using=self._db)
         return customer
@@ -20,6 +25,9 @@ class CustomerManager(BaseUserManager):
     def create_superuser(self, email: str, password: str | None = None, **fields):
         fields.update(is_staff=True, is_superuser=True)
         return self.create_user(email, password, **fields)
+
+    def get_by_natural_key(self, username):
+        return self.get(**{self.model.USERNAME_FIELD: normalized_email(username)})
 
 
 class Customer(AbstractBaseUser, PermissionsMixin):
@@ -41,3 +49,16 @@ class Customer(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def clean(self) -> None:
+        # Runs before the uniqueness check of model forms (the admin), so "A@x" collides with "a@x".
+        super().clean()
+        self.email = normalized_email(self.email)
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = normalized_email(self.email)
+        super().save(*args, **kwargs)
+
+    def token_claims(self) -> dict[str, object]:
+        """What every service reads from this customer's tokens besides ``user_id``."""
+        return {"email": self.email, "is_staff": self.is_staff}

@@ -1,3 +1,12 @@
 """HTTP API of the profiles service."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from profiles import apis
+
+urlpatterns = [
+    path("profile/register", apis.RegisterApi.as_view(), name="profile-register"),
+    path("profile/login", apis.LoginApi.as_view(), name="profile-login"),
+    path("profile/refresh", apis.RefreshApi.as_view(), name="profile-refresh"),
+    path("profile/me", apis.MeApi.as_view(), name="profile-me"),
+]

@@ -1,0 +1,72 @@
+"""HTTP API of the profiles service."""
+
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from lotus.api import validated
+from lotus.auth import customer_id
+from profiles import selectors, services
+
+
+class CustomerOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    firstName = serializers.CharField(source="first_name")
+    lastName = serializers.CharField(source="last_name")
+    isOperator = serializers.BooleanField(source="is_staff")
+
+
+class RegisterApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        firstName = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
+        lastName = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
+
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        customer = services.customer_register(
+            email=data["email"], password=data["password"], first_name=data["firstName"], last_name=data["lastName"]
+        )
+        return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class LoginApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.CharField(max_length=254)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        return Response(services.customer_tokens(email=data["email"], password=data["password"]))
+
+
+class RefreshApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField(max_length=2000)
+
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        try:
+            access = RefreshToken(data["refresh"]).access_token
+        except TokenError as exc:
+            raise services.InvalidCredentials(f"Invalid refresh token: {exc}") from exc
+        return Response({"access": str(access)})
+
+
+class MeApi(APIView):
+    def get(self, request):
+        return Response(CustomerOutputSerializer(selectors.customer_get(customer_id=customer_id(request))).data)

@@ -1,0 +1,61 @@
+"""Writes of the profiles service: registration and sign-in tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from rest_framework import exceptions
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from lotus.contracts.profiles import UserRegistered
+from lotus.errors import LotusError
+from lotus.messaging.outbox import publish
+from lotus.topology import alias_for
+from profiles.models import Customer, normalized_email
+
+ALIAS = alias_for("profiles")
+
+
+class InvalidCredentials(LotusError):
+    status_code = 401
+    code = "invalid_credentials"
+
+
+def customer_register(*, email: str, password: str, first_name: str = "", last_name: str = "") -> Customer:
+    """Create a customer (email unique regardless of case) and announce it, in one transaction."""
+    email = normalized_email(email)
+    candidate = Customer(email=email, first_name=first_name, last_name=last_name)
+    try:
+        validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({"password": list(exc.messages)}) from exc
+    with transaction.atomic(using=ALIAS):
+        if Customer.objects.filter(email=email).exists():
+            raise exceptions.ValidationError({"email": ["A customer with this email already exists."]})
+        try:
+            with transaction.atomic(using=ALIAS):
+                customer = Customer.objects.create_user(email, password, first_name=first_name, last_name=last_name)
+        except IntegrityError as exc:  # registered concurrently
+            raise exceptions.ValidationError({"email": ["A customer with this email already exists."]}) from exc
+        publish(UserRegistered(customer_id=customer.id, email=email), service="profiles", correlation_id=customer.id)
+    return customer
+
+
+def customer_tokens(*, email: str, password: str) -> dict[str, str]:
+    """Sign in: an access and a refresh token carrying the id, email and operator claim."""
+    customer = authenticate(username=normalized_email(email), password=password)
+    if customer is None:
+        raise InvalidCredentials("Wrong email or password.")
+    refresh = token_for(customer)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def token_for(customer: Customer) -> RefreshToken:
+    """A refresh token whose claims (copied into every access token made from it) let each
+    service authorise the customer without asking profiles."""
+    refresh = RefreshToken.for_user(customer)
+    refresh["email"] = customer.email
+    refresh["is_staff"] = customer.is_staff
+    return refresh
