@@ -206,7 +206,7 @@ def kafka_round_trip_ms(samples: int = 200) -> list[float]:
         {
             "bootstrap.servers": bootstrap,
             "group.id": topic,
-            "auto.offset.reset": "latest",
+            "auto.offset.reset": "earliest",  # a fresh topic: nothing old to skip, nothing new missed
             "fetch.wait.max.ms": 50,
         }
     )
@@ -218,10 +218,13 @@ def kafka_round_trip_ms(samples: int = 200) -> list[float]:
         began = time.perf_counter()
         producer.produce(topic, value=str(index).encode())
         producer.flush(5)
+        deadline = time.monotonic() + 10
         while True:
-            record = consumer.poll(5)
+            record = consumer.poll(1)
             if record is not None and not record.error() and record.value() == str(index).encode():
                 break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"round trip {index} did not come back within 10 s")
         if index >= 10:  # warm-up
             times.append((time.perf_counter() - began) * 1000)
     consumer.close()

@@ -26,9 +26,11 @@ services read the same events topic and each handles only what concerns it.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import threading
+import time
 import traceback
 import uuid
 
@@ -36,7 +38,7 @@ from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaRecord
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
 from django.utils import timezone
 
 from lotus import metrics
@@ -67,7 +69,9 @@ def apply(envelope: Envelope, *, service: str, handlers: Handlers, topic: str = 
     """Apply one message exactly once in effect (see the module docstring).
 
     Raises :class:`ContractError` when the payload does not match the contract, and
-    whatever the handler raises; in both cases nothing of the message was written.
+    whatever the handler raises; in both cases nothing of the message was written. Inside
+    an open transaction (a consumer's batch) it joins that transaction without a savepoint:
+    a failure then rolls back the whole batch, which the consumer replays one by one.
     """
     found = handlers.lookup(envelope.type)
     if found is None:
@@ -75,13 +79,30 @@ def apply(envelope: Envelope, *, service: str, handlers: Handlers, topic: str = 
     message_cls, handler = found
     message = envelope.open(message_cls)
     alias = alias_for(service)
-    with transaction.atomic(using=alias):
-        inbox = InboxMessage.objects.using(alias)
-        if inbox.filter(message_id=envelope.id).exists():
+    with transaction.atomic(using=alias, savepoint=False):
+        if not _record_in_inbox(alias, envelope, topic):
             return Outcome.DUPLICATE
-        inbox.create(message_id=envelope.id, message_type=envelope.type, topic=topic)
         handler(message, Context(service=service, envelope=envelope))
     return Outcome.APPLIED
+
+
+def _record_in_inbox(alias: str, envelope: Envelope, topic: str) -> bool:
+    """Insert the message id into the inbox; False if it is there already (one statement)."""
+    connection = connections[alias]
+    meta = InboxMessage._meta
+    values = [
+        meta.get_field("message_id").get_db_prep_value(envelope.id, connection),
+        envelope.type,
+        topic,
+        meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {meta.db_table} (message_id, message_type, topic, processed_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            values,
+        )
+        return cursor.fetchone() is not None
 
 
 def replay(dead_letter: DeadLetter, *, service: str, handlers: Handlers) -> Outcome:
@@ -143,23 +164,75 @@ class Consumer:
 
     def poll_once(self, timeout: float = 0.5) -> int:
         """Consume and handle one batch, then commit its offsets; return the records handled."""
-        positions: dict[tuple[str, int], int] = {}
-        handled = 0
-        try:
-            for record in self._next_batch(timeout):
-                if record.error():
-                    log.warning("consumer %s: %s", self.service, record.error())
-                    continue
-                self.handle(record)
-                positions[(record.topic(), record.partition())] = record.offset() + 1
-                handled += 1
-                if self.stop.is_set():
-                    break
-        except _Stopped:
-            pass
+        records = []
+        for record in self._next_batch(timeout):
+            if record.error():
+                log.warning("consumer %s: %s", self.service, record.error())
+            else:
+                records.append(record)
+        handled: list[KafkaRecord] = []
+        with contextlib.suppress(_Stopped):
+            self.handle_batch(records, handled)
+        positions = {(record.topic(), record.partition()): record.offset() + 1 for record in handled}
         if positions:
             self.commit(positions)
-        return handled
+        return len(handled)
+
+    def handle_batch(self, records: list[KafkaRecord], handled: list[KafkaRecord]) -> None:
+        """Apply the batch's messages in one database transaction (one commit for all);
+        if anything in it fails, roll it back and handle the records one by one."""
+        batch: list[tuple[KafkaRecord, Envelope]] = []
+        for record in records:
+            envelope = self._applicable(record)
+            if envelope is None:
+                self._flush(batch, handled)
+                self.handle(record)
+                handled.append(record)
+            else:
+                batch.append((record, envelope))
+            if self.stop.is_set():
+                break
+        self._flush(batch, handled)
+
+    def _applicable(self, record: KafkaRecord) -> Envelope | None:
+        """The record's envelope if it can join a batch: parsable, handled here, valid payload."""
+        try:
+            envelope = Envelope.from_bytes(record.value())
+            found = self.handlers.lookup(envelope.type)
+            if found is None:
+                return None
+            envelope.open(found[0])
+        except ContractError:
+            return None
+        return envelope
+
+    def _flush(self, batch: list[tuple[KafkaRecord, Envelope]], handled: list[KafkaRecord]) -> None:
+        if not batch:
+            return
+        started = time.perf_counter()
+        outcomes: list[Outcome] = []
+        try:
+            with transaction.atomic(using=self.alias):
+                for record, envelope in batch:
+                    outcomes.append(apply(envelope, service=self.service, handlers=self.handlers, topic=record.topic()))
+        except Exception as exc:  # noqa: BLE001 -- replayed one by one below, with retries and dead letters
+            failed_at = len(outcomes)
+            log.info("consumer %s: batch of %d rolled back (%s); one by one", self.service, len(batch), exc)
+            infrastructure = isinstance(exc, OperationalError | InterfaceError)
+            if infrastructure:
+                close_old_connections()
+            for index, (record, _) in enumerate(list(batch)):
+                # The failing message has had its first attempt already.
+                self.handle(record, failed_attempts=int(index == failed_at and not infrastructure))
+                handled.append(record)
+            batch.clear()
+            return
+        seconds = (time.perf_counter() - started) / len(batch)
+        for (record, envelope), outcome in zip(batch, outcomes, strict=True):
+            metrics.CONSUMER_SECONDS.labels(self.service).observe(seconds)
+            self._count(outcome, envelope.type)
+            handled.append(record)
+        batch.clear()
 
     def _next_batch(self, timeout: float) -> list[KafkaRecord]:
         # consume(n, timeout) waits for n records or the timeout; wait for the first record
@@ -177,7 +250,7 @@ class Consumer:
             # The records are applied; if they come again the inbox drops them.
             log.warning("consumer %s: offset commit failed (%s); redeliveries will be skipped", self.service, exc)
 
-    def handle(self, record: KafkaRecord) -> Outcome:
+    def handle(self, record: KafkaRecord, *, failed_attempts: int = 0) -> Outcome:
         try:
             envelope = Envelope.from_bytes(record.value())
         except ContractError as exc:
@@ -186,7 +259,9 @@ class Consumer:
             if message_class(envelope.type) is None:
                 return self._dead_letter(record, envelope, f"unknown message type {envelope.type!r}", attempts=1)
             return self._count(Outcome.IGNORED, envelope.type)
-        attempt = 0
+        attempt = failed_attempts
+        if failed_attempts:
+            metrics.CONSUMER_RETRIES.labels(self.service).inc()
         while True:
             attempt += 1
             try:

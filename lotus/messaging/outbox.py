@@ -2,8 +2,9 @@
 
 :func:`publish` must be called inside ``transaction.atomic(using=...)`` on the sending
 service's database; the row it writes commits or rolls back with the caller's own changes.
-On PostgreSQL it also issues ``NOTIFY lotus_outbox``, which the server delivers only when
-the transaction commits, so the relay wakes at once instead of polling.
+On PostgreSQL a trigger on the outbox table issues ``NOTIFY lotus_outbox`` (migration
+``messaging.0003``), which the server delivers only when the transaction commits, so the
+relay wakes at once instead of polling.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lotus.contracts import Envelope, Message
 from lotus.messaging.models import OutboxMessage
 from lotus.topology import alias_for
 
+#: The channel the outbox trigger notifies on commit (see migration messaging.0003).
 NOTIFY_CHANNEL = "lotus_outbox"
 
 
@@ -64,6 +66,3 @@ def enqueue(*, service: str, topic: str, key: str, body: str, message_id: uuid.U
     OutboxMessage.objects.using(alias).create(
         message_id=message_id, message_type=message_type, topic=topic, key=key, body=body
     )
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
