@@ -56,7 +56,6 @@ class PlaceOrderApi(APIView):
         order = services.order_place(
             customer_id=customer_id(request), product_id=data["idSubscription"], delivery_slot=data.get("deliverySlot")
         )
-        order = selectors.order_get(order_id=order.id, customer_id=order.customer_id)
         return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)
 
 

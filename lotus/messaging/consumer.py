@@ -42,7 +42,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.utils import timezone
 
 from lotus import metrics
-from lotus.contracts import ContractError, Envelope, message_class
+from lotus.contracts import ContractError, Envelope, Message, message_class
 from lotus.messaging import outbox
 from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
 from lotus.messaging.models import DeadLetter, InboxMessage
@@ -65,7 +65,9 @@ class _Stopped(Exception):
     """The consumer was asked to stop while a record waited for a retry."""
 
 
-def apply(envelope: Envelope, *, service: str, handlers: Handlers, topic: str = "") -> Outcome:
+def apply(
+    envelope: Envelope, *, service: str, handlers: Handlers, topic: str = "", message: Message | None = None
+) -> Outcome:
     """Apply one message exactly once in effect (see the module docstring).
 
     Raises :class:`ContractError` when the payload does not match the contract, and
@@ -77,7 +79,8 @@ def apply(envelope: Envelope, *, service: str, handlers: Handlers, topic: str = 
     if found is None:
         return Outcome.IGNORED
     message_cls, handler = found
-    message = envelope.open(message_cls)
+    if message is None:
+        message = envelope.open(message_cls)
     alias = alias_for(service)
     with transaction.atomic(using=alias, savepoint=False):
         if not _record_in_inbox(alias, envelope, topic):
@@ -181,54 +184,61 @@ class Consumer:
     def handle_batch(self, records: list[KafkaRecord], handled: list[KafkaRecord]) -> None:
         """Apply the batch's messages in one database transaction (one commit for all);
         if anything in it fails, roll it back and handle the records one by one."""
-        batch: list[tuple[KafkaRecord, Envelope]] = []
+        batch: list[tuple[KafkaRecord, Envelope, Message]] = []
         for record in records:
-            envelope = self._applicable(record)
-            if envelope is None:
+            opened = self._applicable(record)
+            if opened is None:
                 self._flush(batch, handled)
                 self.handle(record)
                 handled.append(record)
             else:
-                batch.append((record, envelope))
+                batch.append((record, *opened))
             if self.stop.is_set():
                 break
         self._flush(batch, handled)
 
-    def _applicable(self, record: KafkaRecord) -> Envelope | None:
-        """The record's envelope if it can join a batch: parsable, handled here, valid payload."""
+    def _applicable(self, record: KafkaRecord) -> tuple[Envelope, Message] | None:
+        """The record's envelope and message if it can join a batch: parsable, handled here, valid."""
         try:
             envelope = Envelope.from_bytes(record.value())
             found = self.handlers.lookup(envelope.type)
             if found is None:
                 return None
-            envelope.open(found[0])
+            return envelope, envelope.open(found[0])
         except ContractError:
             return None
-        return envelope
 
-    def _flush(self, batch: list[tuple[KafkaRecord, Envelope]], handled: list[KafkaRecord]) -> None:
+    def _flush(self, batch: list[tuple[KafkaRecord, Envelope, Message]], handled: list[KafkaRecord]) -> None:
         if not batch:
             return
         started = time.perf_counter()
         outcomes: list[Outcome] = []
         try:
             with transaction.atomic(using=self.alias):
-                for record, envelope in batch:
-                    outcomes.append(apply(envelope, service=self.service, handlers=self.handlers, topic=record.topic()))
+                for record, envelope, message in batch:
+                    outcomes.append(
+                        apply(
+                            envelope,
+                            service=self.service,
+                            handlers=self.handlers,
+                            topic=record.topic(),
+                            message=message,
+                        )
+                    )
         except Exception as exc:  # noqa: BLE001 -- replayed one by one below, with retries and dead letters
             failed_at = len(outcomes)
             log.info("consumer %s: batch of %d rolled back (%s); one by one", self.service, len(batch), exc)
             infrastructure = isinstance(exc, OperationalError | InterfaceError)
             if infrastructure:
                 close_old_connections()
-            for index, (record, _) in enumerate(list(batch)):
+            for index, (record, *_) in enumerate(list(batch)):
                 # The failing message has had its first attempt already.
                 self.handle(record, failed_attempts=int(index == failed_at and not infrastructure))
                 handled.append(record)
             batch.clear()
             return
         seconds = (time.perf_counter() - started) / len(batch)
-        for (record, envelope), outcome in zip(batch, outcomes, strict=True):
+        for (record, envelope, _), outcome in zip(batch, outcomes, strict=True):
             metrics.CONSUMER_SECONDS.labels(self.service).observe(seconds)
             self._count(outcome, envelope.type)
             handled.append(record)
