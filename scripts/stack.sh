@@ -84,7 +84,7 @@ write_procfile() {
   {
     for service in "${SERVICES[@]}"; do
       i=$((i + 1))
-      echo "web-$service: env LOTUS_SERVICES=$service gunicorn lotus.wsgi --bind 127.0.0.1:$((port + i)) --workers $workers --threads 4 --graceful-timeout 10"
+      echo "web-$service: env LOTUS_SERVICES=$service gunicorn lotus.wsgi --bind 127.0.0.1:$((port + i)) --workers $workers --threads 4 --keep-alive 75 --graceful-timeout 10"
       echo "relay-$service: python manage.py relay --service $service"
       for c in $(seq 1 "$consumers"); do
         echo "consume-$service-$c: python manage.py consume --service $service"
@@ -104,7 +104,7 @@ write_procfile() {
     i=0
     for service in "${SERVICES[@]}"; do
       i=$((i + 1))
-      echo "  upstream $service { server 127.0.0.1:$((port + i)); keepalive 32; }"
+      echo "  upstream $service { server 127.0.0.1:$((port + i)); keepalive 32; keepalive_timeout 30s; }"
     done
     echo "  server {"
     echo "    listen 127.0.0.1:$port;"
