@@ -12,13 +12,13 @@ import logging
 import uuid
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Account, Charge, LedgerEntry
 from lotus.contracts import Message
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
 from lotus.messaging.outbox import publish
+from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
 
 ALIAS = alias_for("billing")
@@ -37,7 +37,7 @@ def account_deposit(*, customer_id: int, amount: Decimal) -> tuple[Account, list
     """
     if amount <= 0:
         raise ValueError("a deposit must be positive")
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("billing"):
         account = _locked_account(customer_id)
         account.post(LedgerEntry.Kind.DEPOSIT, amount)
         settled = []
@@ -57,7 +57,7 @@ def charge_order(
 
     Idempotent per order: a charge that exists (even one dropped by an earlier cancel) is returned as is.
     """
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("billing"):
         account = _locked_account(customer_id)
         existing = Charge.objects.filter(order_id=order_id).first()
         if existing is not None:
@@ -82,7 +82,7 @@ def charge_order(
 def charge_refund(*, order_id: uuid.UUID, customer_id: int, causation_id: uuid.UUID | None = None) -> Charge:
     """Compensate the order's charge: refund it if paid, drop it if waiting, or, if the charge
     has not arrived yet, leave a dropped charge so that it never will be taken. Idempotent."""
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("billing"):
         account = _locked_account(customer_id)
         charge = Charge.objects.select_for_update().filter(order_id=order_id).first()
         refunded = Decimal("0")

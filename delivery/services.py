@@ -21,6 +21,7 @@ from lotus.contracts import Message
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
 from lotus.errors import Conflict, NotFound
 from lotus.messaging.outbox import publish
+from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
 
 ALIAS = alias_for("delivery")
@@ -49,7 +50,7 @@ def courier_reserve(
     Idempotent per order: an order that already has a request (even a tombstone left by an
     earlier release) gets it back and nothing is published.
     """
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("delivery"):
         existing = DeliveryRequest.objects.filter(order_id=order_id).first()
         if existing is not None:
             return existing
@@ -78,7 +79,7 @@ def courier_reserve(
 
 def delivery_accept(*, order_id: uuid.UUID) -> DeliveryRequest:
     """An operator accepts a waiting request: book it now (manual delivery no longer blocks)."""
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("delivery"):
         request = DeliveryRequest.objects.select_for_update().filter(order_id=order_id).first()
         if request is None:
             raise NotFound(f"No delivery request for order {order_id}.")
@@ -97,7 +98,7 @@ def delivery_accept(*, order_id: uuid.UUID) -> DeliveryRequest:
 def courier_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> DeliveryRequest:
     """Free the order's courier slot (or stop its waiting); an order not seen yet gets a tombstone.
     Idempotent."""
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("delivery"):
         request = DeliveryRequest.objects.select_for_update().filter(order_id=order_id).first()
         if request is None:
             tombstone = _create_tombstone(order_id)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import transaction
-
+from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
 from notifications.models import Notification
 
@@ -14,7 +13,7 @@ ALIAS = alias_for("notifications")
 
 def notification_create(*, customer_id: int, order_id: uuid.UUID, event: str, message: str) -> Notification | None:
     """Record what happened; exactly one notification per (order, event): a repeat creates nothing."""
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("notifications"):
         if Notification.objects.filter(order_id=order_id, event=event).exists():
             return None
         # The unique constraint settles a race with a concurrent consumer without an error.

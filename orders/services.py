@@ -31,7 +31,8 @@ from lotus.contracts.orders import (
 )
 from lotus.contracts.stock import ReleaseStock, ReserveStock
 from lotus.errors import Conflict, LotusError, NotFound
-from lotus.messaging.outbox import publish
+from lotus.messaging.outbox import publish, publish_all
+from lotus.messaging.registry import unit_of_work
 from lotus.metrics import SAGA_SECONDS
 from lotus.topology import alias_for
 from orders.models import Order, OrderTransition, Product
@@ -45,7 +46,7 @@ def order_place(*, customer_id: int, product_id: int, delivery_slot: datetime | 
     product = Product.objects.filter(id=product_id).first()
     if product is None:
         raise LotusError(f"Unknown product: idSubscription {product_id} is not in the catalog.")
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("orders"):
         order = Order.objects.create(
             customer_id=customer_id,
             product_id=product.id,
@@ -75,7 +76,7 @@ def order_payment_taken(*, order_id: uuid.UUID, causation_id: uuid.UUID | None =
 
 def order_payment_failed(*, order_id: uuid.UUID, shortfall, causation_id: uuid.UUID | None = None) -> Order | None:
     """The order keeps waiting for a top-up; the customer is told how much is missing."""
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("orders"):
         order = _locked(order_id)
         if order is None or order.status != Order.Status.VALIDATING_BILLING:
             _ignore(order_id, order, "PaymentFailed")
@@ -106,7 +107,7 @@ def order_courier_reserved(*, order_id: uuid.UUID, causation_id: uuid.UUID | Non
 
 def order_cancel(*, order_id: uuid.UUID, customer_id: int | None, reason: str = "cancelled by the customer") -> Order:
     """Cancel an order (``customer_id`` None: by the system) and ask for its compensations."""
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("orders"):
         order = _locked(order_id)
         if order is None or (customer_id is not None and order.customer_id != customer_id):
             raise NotFound(f"Order {order_id} not found.")
@@ -127,7 +128,7 @@ def order_compensated(
     *, order_id: uuid.UUID, service: str, refunded=None, causation_id: uuid.UUID | None = None
 ) -> Order | None:
     """One compensation is confirmed; the last one completes the cancellation."""
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("orders"):
         order = _locked(order_id)
         if order is None or order.status != Order.Status.CANCELLING or service not in order.pending_compensations:
             _ignore(order_id, order, f"compensation by {service}")
@@ -157,15 +158,14 @@ def _advance(
     next_steps: Callable[[Order], list[Message]],
     causation_id: uuid.UUID | None,
 ) -> Order | None:
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("orders"):
         order = _locked(order_id)
         bound_step = getattr(order, step.__name__, None)
         if order is None or not can_proceed(bound_step):
             _ignore(order_id, order, reason)
             return order
         _transition(order, bound_step, reason)
-        for message in next_steps(order):
-            _publish(order, message, causation_id)
+        publish_all(next_steps(order), service="orders", correlation_id=order.id, causation_id=causation_id)
         return order
 
 

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
 from lotus.errors import LotusError, NotFound
 from lotus.messaging.outbox import publish
+from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
 from stock.models import Reservation, StockItem
 
@@ -33,7 +34,7 @@ def stock_reserve(
     """
     if quantity <= 0:
         raise LotusError(f"quantity must be positive, not {quantity}.")
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("stock"):
         item = _locked_item(product_id, create=True)
         existing = Reservation.objects.filter(order_id=order_id).first()
         if existing is not None:
@@ -65,7 +66,7 @@ def stock_receive(*, product_id: int, count: int) -> tuple[StockItem, list[uuid.
     """
     if count <= 0:
         raise LotusError(f"count must be positive, not {count}.")
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("stock"):
         item = _locked_item(product_id, create=False)
         if item is None:
             raise NotFound(f"Unknown product: idSubscription {product_id} has no stock.")
@@ -78,7 +79,7 @@ def stock_receive(*, product_id: int, count: int) -> tuple[StockItem, list[uuid.
 def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Reservation:
     """Undo the order's reservation: goods go back on hand (and serve the queue), a waiting
     order leaves the queue, and an order not seen yet gets a tombstone. Idempotent."""
-    with transaction.atomic(using=ALIAS):
+    with unit_of_work("stock"):
         known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
         if known is None:
             tombstone = _create_tombstone(order_id)

@@ -46,7 +46,7 @@ from lotus.contracts import ContractError, Envelope, Message, message_class
 from lotus.messaging import outbox
 from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
 from lotus.messaging.models import DeadLetter, InboxMessage
-from lotus.messaging.registry import Context, Handlers
+from lotus.messaging.registry import Context, Handlers, consuming
 from lotus.topology import alias_for
 
 log = logging.getLogger(__name__)
@@ -214,7 +214,7 @@ class Consumer:
         started = time.perf_counter()
         outcomes: list[Outcome] = []
         try:
-            with transaction.atomic(using=self.alias):
+            with transaction.atomic(using=self.alias), consuming():
                 for record, envelope, message in batch:
                     outcomes.append(
                         apply(

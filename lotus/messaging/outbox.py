@@ -45,6 +45,31 @@ def publish(
     return envelope
 
 
+def publish_all(
+    messages: list[Message], *, service: str, correlation_id: str | uuid.UUID, causation_id: uuid.UUID | None = None
+) -> list[Envelope]:
+    """Queue several messages in order with one statement (a transition's event and command)."""
+    alias = alias_for(service)
+    _require_transaction(alias)
+    envelopes = [
+        Envelope.wrap(message, source=service, correlation_id=str(correlation_id), causation_id=causation_id)
+        for message in messages
+    ]
+    OutboxMessage.objects.using(alias).bulk_create(
+        [
+            OutboxMessage(
+                message_id=envelope.id,
+                message_type=envelope.type,
+                topic=physical_topic(message.topic),
+                key=envelope.correlation_id,
+                body=envelope.to_json(),
+            )
+            for envelope, message in zip(envelopes, messages, strict=True)
+        ]
+    )
+    return envelopes
+
+
 def publish_envelope(envelope: Envelope, *, service: str, topic: str) -> None:
     """Queue an already built envelope on ``topic`` (used for dead letters and tests)."""
     enqueue(
@@ -60,9 +85,12 @@ def publish_envelope(envelope: Envelope, *, service: str, topic: str) -> None:
 def enqueue(*, service: str, topic: str, key: str, body: str, message_id: uuid.UUID, message_type: str) -> None:
     """Write one outbox row in the caller's transaction: the lowest-level way to send."""
     alias = alias_for(service)
-    connection = transaction.get_connection(alias)
-    if not connection.in_atomic_block:
-        raise OutboxError(f"publish() needs an open transaction: wrap it in transaction.atomic(using={alias!r})")
+    _require_transaction(alias)
     OutboxMessage.objects.using(alias).create(
         message_id=message_id, message_type=message_type, topic=topic, key=key, body=body
     )
+
+
+def _require_transaction(alias: str) -> None:
+    if not transaction.get_connection(alias).in_atomic_block:
+        raise OutboxError(f"publish() needs an open transaction: wrap it in transaction.atomic(using={alias!r})")

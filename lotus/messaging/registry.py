@@ -11,17 +11,43 @@ A handler is ``handler(message, context)``. It runs inside the consumer's databa
 transaction on the service's database, next to the inbox record of the message; it
 publishes follow-up messages with ``context.publish(...)``, which sets the correlation
 and causation ids and writes them into the same transaction.
+
+Services open their writes with :func:`unit_of_work`: their own transaction when called
+from an API view, and simply part of the consumer's transaction when called from a handler
+(no savepoint: a failure fails the consumer's batch, which it then replays one by one).
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
+
 from lotus.contracts import Envelope, Message
 from lotus.messaging import outbox
+from lotus.topology import alias_for
+
+_consumer = threading.local()
+
+
+@contextmanager
+def consuming() -> Iterator[None]:
+    """Mark the current thread as applying messages inside a consumer's transaction."""
+    _consumer.active = True
+    try:
+        yield
+    finally:
+        _consumer.active = False
+
+
+def unit_of_work(service: str) -> transaction.Atomic:
+    """The transaction of one write of ``service`` (see the module docstring)."""
+    return transaction.atomic(using=alias_for(service), savepoint=not getattr(_consumer, "active", False))
 
 
 @dataclass(frozen=True)
