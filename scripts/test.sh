@@ -28,6 +28,9 @@ python -m pytest "$@"
 step "newman: the Postman acceptance scenarios against a running stack"
 scripts/newman.sh
 
+step "benchmark, quick: completes, every order reaches NotifyingSourceSystem, books balance (no timing checks)"
+python bench/saga_bench.py --quick
+
 step "make up smoke test"
 scripts/smoke-up.sh
 
