@@ -85,9 +85,10 @@ write_procfile() {
     for service in "${SERVICES[@]}"; do
       i=$((i + 1))
       echo "web-$service: env LOTUS_SERVICES=$service gunicorn lotus.wsgi --bind 127.0.0.1:$((port + i)) --workers $workers --threads 4 --keep-alive 75 --graceful-timeout 10"
-      echo "relay-$service: python manage.py relay --service $service"
+      # Prometheus /metrics: relays on port+10+i, consumers on port+20+i (+10 per extra consumer).
+      echo "relay-$service: env LOTUS_METRICS_PORT=$((port + 10 + i)) python manage.py relay --service $service"
       for c in $(seq 1 "$consumers"); do
-        echo "consume-$service-$c: python manage.py consume --service $service"
+        echo "consume-$service-$c: env LOTUS_METRICS_PORT=$((port + 10 + 10 * c + i)) python manage.py consume --service $service"
       done
     done
     echo "deadlines-orders: python manage.py expire_orders --loop"
