@@ -148,3 +148,28 @@ def published(service: str, *types: type) -> list:
         if cls is not None and (not wanted or envelope.type in wanted):
             messages.append(envelope.open(cls))
     return messages
+
+
+def run_together(jobs: list[Callable[[], object]], *, timeout: float = 60.0) -> list[BaseException]:
+    """Start every job in its own thread at the same moment (a barrier); return the errors they
+    raised. Each thread closes its database connections when done. For concurrency tests,
+    which need ``django_db(transaction=True)`` so that the threads see committed data."""
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            job()
+        except BaseException as exc:  # noqa: BLE001 -- reported to the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a worker hung"
+    return errors

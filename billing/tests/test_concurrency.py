@@ -1,36 +1,16 @@
 """Concurrent top-ups and charges on one account: never negative, never two charges, in balance."""
 
-import threading
 import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from billing.models import Account, Charge
 from billing.services import account_deposit, charge_order
 from billing.tests.books import assert_ledgers_balance
+from lotus.testing import run_together
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)
-
-
-def run_all(work):
-    errors = []
-
-    def guarded(job):
-        try:
-            job()
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=guarded, args=(job,)) for job in work]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
 
 
 def test_concurrent_top_ups_and_charges_keep_the_books():
@@ -38,7 +18,7 @@ def test_concurrent_top_ups_and_charges_keep_the_books():
     work = [lambda: account_deposit(customer_id=1, amount=Decimal("100")) for _ in range(10)]
     work += [lambda order=order: charge_order(order_id=order, customer_id=1, amount=Decimal("150")) for order in orders]
     work += [lambda order=orders[0]: charge_order(order_id=order, customer_id=1, amount=Decimal("150"))]
-    run_all(work)
+    assert run_together(work) == []
     assert_ledgers_balance()
     charges = Charge.objects.filter(order_id__in=orders)
     assert charges.count() == 10

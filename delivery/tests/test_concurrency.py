@@ -1,44 +1,19 @@
 """Many bookers at once on the same slots: real threads, real PostgreSQL row locks, real commits."""
 
-import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 
 from delivery.models import Courier, DeliveryRequest, SlotBooking
 from delivery.services import courier_release, courier_reserve, delivery_accept
 from delivery.tests.helpers import assert_slots_consistent
+from lotus.testing import run_together
 
 HOUR = timedelta(hours=1)
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
-
-
-def run_together(jobs: list[Callable[[], object]]) -> list[BaseException]:
-    """Start every job in its own thread at the same moment; return the errors they raised."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:  # noqa: BLE001 -- reported to the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "a worker hung"
-    return errors
 
 
 def test_forty_orders_racing_for_one_slot_never_overbook_it(tomorrow_at_ten):

@@ -7,8 +7,10 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
+from lotus import metrics
 from lotus.topology import SERVICES
 
 log = logging.getLogger(__name__)
@@ -54,3 +56,35 @@ def run_until_signalled(workers: dict[str, Callable[[], None]], stop: threading.
             break
     for thread in threads:
         thread.join()
+
+
+class WorkerCommand(BaseCommand):
+    """Base of ``relay`` and ``consume``: ``--service`` (repeatable; all when omitted), metrics,
+    one worker thread per service, a clean stop on SIGTERM/SIGINT.
+
+    Subclasses implement :meth:`workers` (name → callable, given the services and the stop
+    event) and may override :meth:`finished`.
+    """
+
+    role = "worker"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--service", action="append", help=f"a service to {self.role} for; repeatable")
+
+    def handle(self, *args, **options):
+        try:
+            services = selected_services(options["service"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        metrics.serve(services)
+        stop = threading.Event()
+        workers = self.workers(services, stop)
+        self.stdout.write(f"{self.role}: {', '.join(workers) or 'nothing to run'}")
+        run_until_signalled(workers, stop)
+        self.finished()
+
+    def workers(self, services: list[str], stop: threading.Event) -> dict[str, Callable[[], None]]:
+        raise NotImplementedError
+
+    def finished(self) -> None:
+        self.stdout.write(f"{self.role}: stopped")

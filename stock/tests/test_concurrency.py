@@ -1,43 +1,17 @@
 """Many workers at once on one product: real threads, real PostgreSQL row locks, real commits."""
 
-import threading
 import uuid
-from collections.abc import Callable
 
 import pytest
-from django.db import connections
 
 from lotus.contracts.stock import StockBackordered, StockReserved
-from lotus.testing import published
+from lotus.testing import published, run_together
 from stock.models import Reservation, StockItem
 from stock.seed import seed
 from stock.services import stock_receive, stock_release, stock_reserve
 from stock.tests.helpers import assert_stock_balances, counters
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
-
-
-def run_together(jobs: list[Callable[[], object]]) -> list[BaseException]:
-    """Start every job in its own thread at the same moment; return the errors they raised."""
-    barrier = threading.Barrier(len(jobs))
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            job()
-        except BaseException as exc:  # noqa: BLE001 -- reported to the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "a worker hung"
-    return errors
 
 
 def with_on_hand(product_id: int, quantity: int) -> None:

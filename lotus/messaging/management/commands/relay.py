@@ -1,32 +1,20 @@
 """``manage.py relay [--service NAME ...]``: publish the outbox of one, several or all services."""
 
-import threading
-
-from django.core.management.base import BaseCommand, CommandError
-
-from lotus import metrics
 from lotus.messaging.kafka import make_producer
 from lotus.messaging.relay import Relay
-from lotus.messaging.workers import run_until_signalled, selected_services
+from lotus.messaging.workers import WorkerCommand
 
 
-class Command(BaseCommand):
+class Command(WorkerCommand):
     help = "Publish committed outbox rows to Kafka (all services unless --service is given)."
+    role = "relay"
 
-    def add_arguments(self, parser):
-        parser.add_argument("--service", action="append", help="a service to relay for; repeatable")
+    def workers(self, services, stop):
+        self.producer = make_producer()
+        self.relays = [Relay(name, producer=self.producer, stop=stop) for name in services]
+        return {f"relay-{relay.service}": relay.run for relay in self.relays}
 
-    def handle(self, *args, **options):
-        try:
-            services = selected_services(options["service"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
-        metrics.serve(services)
-        stop = threading.Event()
-        producer = make_producer()
-        relays = {f"relay-{name}": Relay(name, producer=producer, stop=stop) for name in services}
-        self.stdout.write(f"relay: publishing the outbox of {', '.join(services)}")
-        run_until_signalled({name: relay.run for name, relay in relays.items()}, stop)
-        producer.flush(10)
-        published = sum(relay.published for relay in relays.values())
+    def finished(self):
+        self.producer.flush(10)
+        published = sum(relay.published for relay in self.relays)
         self.stdout.write(f"relay: stopped after publishing {published} messages")
