@@ -36,6 +36,8 @@ class BalanceOutputSerializer(serializers.Serializer):
 class AddMoneyApi(APIView):
     """Top up the balance; waiting orders are paid from it, oldest first."""
 
+    OutputSerializer = BalanceOutputSerializer
+
     class InputSerializer(serializers.Serializer):
         money = serializers.DecimalField(
             max_digits=9, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_TOP_UP
@@ -54,5 +56,7 @@ class AddMoneyApi(APIView):
 
 
 class BalanceApi(APIView):
+    OutputSerializer = BalanceOutputSerializer
+
     def get(self, request):
         return Response(BalanceOutputSerializer(selectors.account_summary(customer_id=customer_id(request))).data)

@@ -12,6 +12,8 @@ from notifications import selectors
 class NotificationListApi(APIView):
     """The caller's notifications, oldest first (optionally of one order)."""
 
+    output_many = True
+
     class InputSerializer(serializers.Serializer):
         orderId = serializers.UUIDField(required=False)
 

@@ -37,6 +37,9 @@ class OrderOutputSerializer(serializers.Serializer):
 class PlaceOrderApi(APIView):
     """Place an order for a subscription; the saga runs asynchronously (202)."""
 
+    OutputSerializer = OrderOutputSerializer
+    success_status = 202
+
     class InputSerializer(serializers.Serializer):
         idSubscription = serializers.IntegerField(min_value=1, max_value=2_147_483_647)
         deliverySlot = serializers.DateTimeField(required=False, allow_null=True)
@@ -60,12 +63,17 @@ class PlaceOrderApi(APIView):
 
 
 class OrderDetailApi(APIView):
+    OutputSerializer = OrderOutputSerializer
+
     def get(self, request, order_id):
         order = selectors.order_get(order_id=order_id, customer_id=customer_id(request))
         return Response(OrderOutputSerializer(order).data)
 
 
 class OrderListApi(APIView):
+    OutputSerializer = OrderOutputSerializer
+    output_many = True
+
     def get(self, request):
         orders: list[Order] = list(selectors.order_list(customer_id=customer_id(request)))
         return Response(OrderOutputSerializer(orders, many=True).data)
@@ -73,6 +81,9 @@ class OrderListApi(APIView):
 
 class CancelOrderApi(APIView):
     """Cancel an order still in progress; compensations run asynchronously (202)."""
+
+    OutputSerializer = OrderOutputSerializer
+    success_status = 202
 
     def post(self, request, order_id):
         services.order_cancel(order_id=order_id, customer_id=customer_id(request))

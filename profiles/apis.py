@@ -21,6 +21,9 @@ class CustomerOutputSerializer(serializers.Serializer):
 
 
 class RegisterApi(APIView):
+    OutputSerializer = CustomerOutputSerializer
+    success_status = 201
+
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -38,7 +41,13 @@ class RegisterApi(APIView):
         return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
+class TokensSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField(required=False)
+
+
 class LoginApi(APIView):
+    OutputSerializer = TokensSerializer
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -52,6 +61,7 @@ class LoginApi(APIView):
 
 
 class RefreshApi(APIView):
+    OutputSerializer = TokensSerializer
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -68,5 +78,7 @@ class RefreshApi(APIView):
 
 
 class MeApi(APIView):
+    OutputSerializer = CustomerOutputSerializer
+
     def get(self, request):
         return Response(CustomerOutputSerializer(selectors.customer_get(customer_id=customer_id(request))).data)

@@ -45,5 +45,8 @@ class AddStockApi(APIView):
 
 
 class StockListApi(APIView):
+    OutputSerializer = StockItemOutputSerializer
+    output_many = True
+
     def get(self, request):
         return Response(StockItemOutputSerializer(selectors.stock_item_list(), many=True).data)

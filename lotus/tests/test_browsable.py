@@ -8,8 +8,18 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 def test_the_schema_and_swagger_ui_are_served(client):
     schema = client.get("/api/schema", HTTP_ACCEPT="application/json")
     assert schema.status_code == 200
-    paths = schema.json()["paths"]
+    document = schema.json()
+    paths = document["paths"]
     assert "/order/place" in paths
+    place = paths["/order/place"]["post"]
+    assert "202" in place["responses"]
+    assert place["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("PlaceOrderInputRequest")
+    assert {"idSubscription", "deliverySlot"} <= set(
+        document["components"]["schemas"]["PlaceOrderInputRequest"]["properties"]
+    )
+    notification_parameters = {p["name"] for p in paths["/notification"]["get"]["parameters"]}
+    assert "orderId" in notification_parameters
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     docs = client.get("/api/docs")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
