@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from lotus import metrics
 from lotus.messaging.kafka import make_producer
-from lotus.messaging.models import OutboxMessage
+from lotus.messaging.models import InboxMessage, OutboxMessage
 from lotus.messaging.outbox import NOTIFY_CHANNEL
 from lotus.topology import alias_for
 
@@ -158,9 +158,15 @@ class Relay:
         OutboxMessage.objects.using(self.alias).filter(id__in=ids).update(sent_at=timezone.now())
 
     def prune(self) -> int:
-        cutoff = timezone.now() - timedelta(hours=settings.LOTUS_OUTBOX_RETENTION_HOURS)
-        deleted, _ = OutboxMessage.objects.using(self.alias).filter(sent_at__lt=cutoff).delete()
-        return deleted
+        """Delete sent outbox rows past ``LOTUS_OUTBOX_RETENTION_HOURS`` and inbox records past
+        ``LOTUS_INBOX_RETENTION_HOURS``; return how many rows went. The inbox must outlive
+        every redelivery (the topics' retention), or a late duplicate would apply again."""
+        now = timezone.now()
+        sent_before = now - timedelta(hours=settings.LOTUS_OUTBOX_RETENTION_HOURS)
+        seen_before = now - timedelta(hours=settings.LOTUS_INBOX_RETENTION_HOURS)
+        sent, _ = OutboxMessage.objects.using(self.alias).filter(sent_at__lt=sent_before).delete()
+        seen, _ = InboxMessage.objects.using(self.alias).filter(processed_at__lt=seen_before).delete()
+        return sent + seen
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
@@ -168,7 +174,7 @@ class Relay:
             self._last_prune = now
             pruned = self.prune()
             if pruned:
-                log.info("relay %s: pruned %d sent outbox rows", self.service, pruned)
+                log.info("relay %s: pruned %d sent outbox and old inbox rows", self.service, pruned)
 
 
 # -- leases and wake-ups --------------------------------------------------------------------

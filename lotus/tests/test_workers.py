@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from lotus.contracts.diagnostics import Ping
-from lotus.messaging.models import OutboxMessage
+from lotus.messaging.models import InboxMessage, OutboxMessage
 from lotus.messaging.outbox import publish
 from lotus.messaging.relay import Relay
 from lotus.testing import wait_for, worker_environment
@@ -61,8 +61,9 @@ def test_an_unknown_service_is_a_clear_command_error(kafka_namespace):
     assert "unknown service(s) payments" in result.stderr
 
 
-def test_the_relay_prunes_sent_rows_older_than_the_retention(settings):
+def test_the_relay_prunes_sent_rows_and_inbox_records_older_than_their_retention(settings):
     settings.LOTUS_OUTBOX_RETENTION_HOURS = 1
+    settings.LOTUS_INBOX_RETENTION_HOURS = 48
     with transaction.atomic(using="billing"):
         old = publish(Ping(note="old"), service="billing", correlation_id="k")
         recent = publish(Ping(note="recent"), service="billing", correlation_id="k")
@@ -70,5 +71,10 @@ def test_the_relay_prunes_sent_rows_older_than_the_retention(settings):
     rows = OutboxMessage.objects.using("billing")
     rows.filter(message_id=old.id).update(sent_at=timezone.now() - timedelta(hours=2))
     rows.filter(message_id=recent.id).update(sent_at=timezone.now() - timedelta(minutes=5))
-    assert Relay("billing", producer=object()).prune() == 1
+    inbox = InboxMessage.objects.using("billing")
+    forgotten, remembered = uuid.uuid4(), uuid.uuid4()
+    inbox.create(message_id=forgotten, message_type="Ping", processed_at=timezone.now() - timedelta(hours=49))
+    inbox.create(message_id=remembered, message_type="Ping", processed_at=timezone.now() - timedelta(hours=47))
+    assert Relay("billing", producer=object()).prune() == 2
     assert set(rows.values_list("message_id", flat=True)) == {recent.id, unsent.id}
+    assert list(inbox.values_list("message_id", flat=True)) == [remembered]
