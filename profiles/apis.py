@@ -4,8 +4,6 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from lotus.api import validated
 from lotus.auth import customer_id
@@ -70,11 +68,7 @@ class RefreshApi(APIView):
 
     def post(self, request):
         data = validated(self.InputSerializer, request)
-        try:
-            access = RefreshToken(data["refresh"]).access_token
-        except TokenError as exc:
-            raise services.InvalidCredentials(f"Invalid refresh token: {exc}") from exc
-        return Response({"access": str(access)})
+        return Response({"access": services.token_refresh(refresh=data["refresh"])})
 
 
 class MeApi(APIView):

@@ -7,6 +7,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework import exceptions
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from lotus.contracts.profiles import UserRegistered
@@ -50,6 +52,21 @@ def customer_tokens(*, email: str, password: str) -> dict[str, str]:
         raise InvalidCredentials("Wrong email or password.")
     refresh = token_for(customer)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def token_refresh(*, refresh: str) -> str:
+    """A new access token. The account is read again: a deleted or deactivated customer gets no
+    more tokens, and a changed email or operator status reaches the next access token."""
+    try:
+        token = RefreshToken(refresh)
+    except TokenError as exc:
+        raise InvalidCredentials(f"Invalid refresh token: {exc}") from exc
+    customer = Customer.objects.filter(id=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
+    if customer is None:
+        raise InvalidCredentials("Invalid refresh token: its account no longer exists.")
+    token["email"] = customer.email
+    token["is_staff"] = customer.is_staff
+    return str(token.access_token)
 
 
 def token_for(customer: Customer) -> RefreshToken:
