@@ -110,7 +110,8 @@ def _children(root: int) -> list[int]:
     return found
 
 
-def _group(pid: int) -> str | None:
+def _group(pid: int, ports: dict[str, str]) -> str | None:
+    """The process group ("consumer", "web", ...) and the service, as in "consumer orders"."""
     try:
         cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
@@ -123,7 +124,30 @@ def _group(pid: int) -> str | None:
         ("nginx", "router"),
     ):
         if marker in cmdline:
-            return group
+            service = re.search(r"--service (\w+)", cmdline) or re.search(r"--bind [\d.]+:(\d+)", cmdline)
+            return f"{group} {ports.get(service.group(1), service.group(1))}" if service else group
+    return None
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine, all cores (from /proc/stat)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / CLK_TCK, sum(ticks) / CLK_TCK
+
+
+def _outside_group(pid: int) -> str | None:
+    """PostgreSQL, Kafka and this client: they share the two cores with the stack."""
+    if pid == os.getpid():
+        return "bench-client"
+    try:
+        cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    if cmdline.startswith("postgres"):
+        return "postgres"
+    if "kafka.Kafka" in cmdline:
+        return "kafka"
     return None
 
 
@@ -143,23 +167,35 @@ class Sampler:
     backlog: list[tuple[float, int]] = field(default_factory=list)
 
     def _processes(self) -> dict[str, tuple[float, int]]:
-        groups: dict[str, list[float]] = {}
-        for pid in _children(self.stack.honcho_pid()):
-            group = _group(pid)
-            if group is None:
+        """CPU seconds and memory of each process of the stack (and of PostgreSQL, Kafka and
+        this client), by name: "consumer orders", "web billing", "postgres", ..."""
+        named: dict[str, list[float]] = {}
+        stack_pids = set(_children(self.stack.honcho_pid()))
+        ports = {str(self.stack.port + i): service for i, service in enumerate(SERVICES, start=1)}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            name = _group(pid, ports) if pid in stack_pids else _outside_group(pid)
+            if name is None:
                 continue
             try:
                 cpu, rss = _cpu_and_rss(pid)
             except OSError:
                 continue
-            totals = groups.setdefault(group, [0.0, 0])
+            totals = named.setdefault(name, [0.0, 0])
             totals[0] += cpu
             totals[1] += rss
-        return {group: (cpu, int(rss)) for group, (cpu, rss) in groups.items()}
+        return {name: (cpu, int(rss)) for name, (cpu, rss) in named.items()}
 
     def snapshot(self, into: dict[str, float]) -> None:
-        for group, (cpu, rss) in self._processes().items():
-            into[group] = cpu
+        into["machine-busy"], into["machine-total"] = _machine_cpu()
+        groups: dict[str, int] = {}
+        for name, (cpu, rss) in self._processes().items():
+            into[name] = cpu
+            group = name.split()[0]
+            groups[group] = groups.get(group, 0) + rss
+        for group, rss in groups.items():
             self.peak_rss[group] = max(self.peak_rss.get(group, 0), rss)
 
     def outbox_backlog(self) -> int:
@@ -178,8 +214,9 @@ class Sampler:
 def pgbench_tps(base_url: str, clients: int, seconds: int) -> float:
     admin = base_url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS lotus_pgbench WITH (FORCE)")
-        conn.execute("CREATE DATABASE lotus_pgbench")
+        # pgbench -i replaces its own tables; dropping the database could race autovacuum.
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'lotus_pgbench'").fetchone():
+            conn.execute("CREATE DATABASE lotus_pgbench")
     target = base_url.rsplit("/", 1)[0] + "/lotus_pgbench"
     subprocess.run(["pgbench", "-i", "-q", "-s", "10", target], check=True, capture_output=True)
     result = subprocess.run(
@@ -290,7 +327,7 @@ class CompletionWatcher:
                     continue
                 self.queries += 1
                 rows = conn.execute(
-                    "SELECT id::text FROM orders_order WHERE status = 'NotifyingSourceSystem' AND id::text = ANY(%s)",
+                    "SELECT id::text FROM orders_order WHERE status = 'NotifyingSourceSystem' AND id = ANY(%s::uuid[])",
                     (waiting,),
                 ).fetchall()
                 with self.lock:
@@ -354,7 +391,7 @@ def wait_until_done(stack: Stack, orders: list[str], timeout: float) -> None:
     while True:
         done = stack.sql(
             "orders",
-            "SELECT count(*) FROM orders_order WHERE status = 'NotifyingSourceSystem' AND id::text = ANY(%s)",
+            "SELECT count(*) FROM orders_order WHERE status = 'NotifyingSourceSystem' AND id = ANY(%s::uuid[])",
             (orders,),
         )[0][0]
         if done == len(orders):
@@ -450,7 +487,7 @@ def main() -> int:
             "orders",
             "SELECT extract(epoch FROM o.created_at), extract(epoch FROM t.at) FROM orders_order o "
             "JOIN orders_ordertransition t ON t.order_id = o.id AND t.target = 'NotifyingSourceSystem' "
-            "WHERE o.id::text = ANY(%s)",
+            "WHERE o.id = ANY(%s::uuid[])",
             (orders,),
         )
         problems = check_books(stack)
@@ -467,6 +504,11 @@ def main() -> int:
     tps = pgbench_tps(os.environ["DATABASE_URL"], clients=min(args.concurrency, 20), seconds=5 if args.quick else 15)
     rtt = kafka_round_trip_ms(50 if args.quick else 200)
     per_saga = xacts / max(1, len(rows))
+    by_process = {name: sampler.cpu_end[name] - sampler.cpu_start.get(name, 0) for name in sampler.cpu_end}
+    busy, total = by_process.pop("machine-busy"), by_process.pop("machine-total")
+    cpu: dict[str, float] = {}
+    for name, seconds in by_process.items():
+        cpu[name.split()[0]] = cpu.get(name.split()[0], 0) + seconds
     result = {
         "concurrency": args.concurrency,
         "duration_s": round(load_seconds, 2),
@@ -481,7 +523,11 @@ def main() -> int:
         "http_p50_ms": round(percentile(http_ms, 0.5), 1),
         "http_p99_ms": round(percentile(http_ms, 0.99), 1),
         "max_outbox_backlog": max((n for _, n in sampler.backlog), default=0),
-        "cpu_seconds": {g: round(sampler.cpu_end.get(g, 0) - sampler.cpu_start.get(g, 0), 1) for g in sampler.cpu_end},
+        "cpu_seconds": {group: round(seconds, 1) for group, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])},
+        "cpu_seconds_by_process": {
+            name: round(seconds, 2) for name, seconds in sorted(by_process.items(), key=lambda kv: -kv[1]) if seconds
+        },
+        "machine_busy_pct": round(100 * busy / total, 1),
         "peak_rss_mb": {g: round(rss / 2**20) for g, rss in sampler.peak_rss.items()},
         "pgbench_tps": round(tps, 1),
         "db_transactions_per_saga": round(per_saga, 1),

@@ -17,6 +17,7 @@ from django.utils import timezone
 from billing.models import Account, Charge, LedgerEntry
 from lotus.contracts import Message
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
+from lotus.db import insert_unless_present
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
@@ -59,18 +60,24 @@ def charge_order(
     """
     with unit_of_work("billing"):
         account = _locked_account(customer_id)
-        existing = Charge.objects.filter(order_id=order_id).first()
-        if existing is not None:
+        waiting = list(account.charges.filter(status=Charge.Status.WAITING).values_list("amount", flat=True))
+        pays_now = not waiting and account.can_pay(amount)
+        charge = Charge(
+            order_id=order_id,
+            account=account,
+            amount=amount,
+            status=Charge.Status.PAID if pays_now else Charge.Status.WAITING,
+        )
+        if not insert_unless_present(charge, unique_fields=("order_id",), using=ALIAS):
+            existing = Charge.objects.get(order_id=order_id)
             log.info("order %s is already charged (%s): ignored", order_id, existing.status)
             return existing
-        queue = account.charges.filter(status=Charge.Status.WAITING)
-        charge = Charge.objects.create(order_id=order_id, account=account, amount=amount)
-        if not queue.exclude(id=charge.id).exists() and account.can_pay(amount):
-            _pay(account, charge, causation_id)
+        if pays_now:
+            account.post(LedgerEntry.Kind.CHARGE, -amount, order_id)
             account.save(update_fields=["balance"])
+            _publish(PaymentTaken(order_id=order_id, customer_id=customer_id, amount=amount), order_id, causation_id)
         else:
-            waiting_before = sum((c.amount for c in queue.exclude(id=charge.id)), Decimal("0"))
-            shortfall = max(amount + waiting_before - account.balance, Decimal("0.01"))
+            shortfall = max(amount + sum(waiting, Decimal("0")) - account.balance, Decimal("0.01"))
             _publish(
                 PaymentFailed(order_id=order_id, customer_id=customer_id, amount=amount, shortfall=shortfall),
                 order_id,
@@ -116,8 +123,11 @@ def _set_status(charge: Charge, status: str) -> None:
 
 
 def _locked_account(customer_id: int) -> Account:
-    Account.objects.bulk_create([Account(customer_id=customer_id)], ignore_conflicts=True)
-    return Account.objects.select_for_update().get(customer_id=customer_id)
+    account = Account.objects.select_for_update().filter(customer_id=customer_id).first()
+    if account is None:
+        Account.objects.bulk_create([Account(customer_id=customer_id)], ignore_conflicts=True)
+        account = Account.objects.select_for_update().get(customer_id=customer_id)
+    return account
 
 
 def _publish(message: Message, order_id: uuid.UUID, causation_id: uuid.UUID | None) -> None:

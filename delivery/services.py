@@ -19,6 +19,7 @@ from django.utils import timezone
 from delivery.models import HOUR, Courier, DeliveryRequest, SlotBooking, start_of_hour
 from lotus.contracts import Message
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
+from lotus.db import insert_unless_present
 from lotus.errors import Conflict, NotFound
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
@@ -51,30 +52,23 @@ def courier_reserve(
     earlier release) gets it back and nothing is published.
     """
     with unit_of_work("delivery"):
-        existing = DeliveryRequest.objects.filter(order_id=order_id).first()
-        if existing is not None:
-            return existing
+        # The request goes in first: an order that has one already (or a tombstone) books nothing.
         request = DeliveryRequest(
             order_id=order_id,
             product_id=product_id,
             requested_slot=start_of_hour(slot) if slot is not None else None,
             manual=manual,
+            status=DeliveryRequest.Status.WAITING,
+            reason=AWAITING_OPERATOR if manual else NO_FREE_COURIER,
         )
-        try:
-            # One savepoint for the booking and the insert: if a release of this order (a tombstone)
-            # committed meanwhile, the insert fails and the booking is undone with it.
-            with transaction.atomic(using=ALIAS):
-                if manual:
-                    _wait(request, AWAITING_OPERATOR, causation_id)
-                    return request
-                booking = _book(preferred=request.preferred_slot(timezone.now()))
-                if booking is None:
-                    _wait(request, NO_FREE_COURIER, causation_id)
-                else:
-                    _reserve(request, booking, causation_id)
-                return request
-        except IntegrityError:
+        if not insert_unless_present(request, unique_fields=("order_id",), using=ALIAS):
             return DeliveryRequest.objects.get(order_id=order_id)
+        booking = None if manual else _book(preferred=request.preferred_slot(timezone.now()))
+        if booking is None:
+            _publish(CourierPending(order_id=order_id, reason=request.reason), causation_id)
+        else:
+            _reserve(request, booking, causation_id)
+        return request
 
 
 def delivery_accept(*, order_id: uuid.UUID) -> DeliveryRequest:
@@ -126,9 +120,12 @@ def _book(*, preferred: datetime | None) -> SlotBooking | None:
     if not capacities:
         return None
     start = preferred or start_of_hour(timezone.now()) + HOUR
+    booking = _book_in(start, capacities)
+    if booking is not None:
+        return booking
     end = start + timedelta(days=horizon_days())
-    full = _full_slots(start, end, capacities)
-    slot = start
+    full = _full_slots(start + HOUR, end, capacities)
+    slot = start + HOUR
     while slot < end:
         if slot not in full:
             booking = _book_in(slot, capacities)
@@ -154,14 +151,15 @@ def _full_slots(start: datetime, end: datetime, capacities: dict[int, int]) -> s
 
 def _book_in(slot: datetime, capacities: dict[int, int]) -> SlotBooking | None:
     """Lock the slot's rows and take a place with the least busy courier that has room."""
-    present = set(SlotBooking.objects.filter(slot=slot, courier_id__in=capacities).values_list("courier_id", flat=True))
-    missing = [SlotBooking(courier_id=courier_id, slot=slot) for courier_id in capacities if courier_id not in present]
-    if missing:
+    rows = _locked_slot_rows(slot, capacities)
+    if len(rows) < len(capacities):
+        present = {row.courier_id for row in rows}
+        missing = [
+            SlotBooking(courier_id=courier_id, slot=slot) for courier_id in capacities if courier_id not in present
+        ]
         # ON CONFLICT DO NOTHING: a concurrent booker may create the same rows first.
         SlotBooking.objects.bulk_create(missing, ignore_conflicts=True)
-    rows = list(
-        SlotBooking.objects.select_for_update().filter(slot=slot, courier_id__in=capacities).order_by("courier_id")
-    )
+        rows = _locked_slot_rows(slot, capacities)
     free = [row for row in rows if row.has_room(capacities[row.courier_id])]
     if not free:
         return None
@@ -171,20 +169,19 @@ def _book_in(slot: datetime, capacities: dict[int, int]) -> SlotBooking | None:
     return booking
 
 
+def _locked_slot_rows(slot: datetime, capacities: dict[int, int]) -> list[SlotBooking]:
+    return list(
+        SlotBooking.objects.select_for_update().filter(slot=slot, courier_id__in=capacities).order_by("courier_id")
+    )
+
+
 def _reserve(request: DeliveryRequest, booking: SlotBooking, causation_id: uuid.UUID | None) -> None:
     request.status = DeliveryRequest.Status.RESERVED
     request.courier_id = booking.courier_id
     request.slot = booking.slot
     request.reason = ""
-    request.save()
+    request.save(update_fields=["status", "courier", "slot", "reason"])
     _publish(CourierReserved(order_id=request.order_id, courier_id=booking.courier_id, slot=booking.slot), causation_id)
-
-
-def _wait(request: DeliveryRequest, reason: str, causation_id: uuid.UUID | None) -> None:
-    request.status = DeliveryRequest.Status.WAITING
-    request.reason = reason
-    request.save()
-    _publish(CourierPending(order_id=request.order_id, reason=reason), causation_id)
 
 
 def _create_tombstone(order_id: uuid.UUID) -> DeliveryRequest | None:

@@ -160,6 +160,9 @@ LOTUS_OUTBOX_RETENTION_HOURS = env.float("LOTUS_OUTBOX_RETENTION_HOURS", default
 LOTUS_INBOX_RETENTION_HOURS = env.float("LOTUS_INBOX_RETENTION_HOURS", default=168.0)
 LOTUS_CONSUMER_MAX_ATTEMPTS = env.int("LOTUS_CONSUMER_MAX_ATTEMPTS", default=5)
 LOTUS_CONSUMER_BACKOFF_SECONDS = env.float("LOTUS_CONSUMER_BACKOFF_SECONDS", default=0.2)
+# How often applied offsets are committed to Kafka; a crash redelivers at most this much,
+# which the inbox drops.
+LOTUS_CONSUMER_COMMIT_INTERVAL_MS = env.int("LOTUS_CONSUMER_COMMIT_INTERVAL_MS", default=1000)
 
 #: How long an Idempotency-Key is remembered (lotus.idempotency).
 LOTUS_IDEMPOTENCY_TTL_HOURS = env.float("LOTUS_IDEMPOTENCY_TTL_HOURS", default=24)

@@ -13,6 +13,11 @@ Configuration comes from the environment, in this order for each service:
 2. ``DATABASE_URL``: a shared server; each service gets the database ``<name>_<service>``
    (``postgresql://u:p@host/lotus`` gives ``lotus_billing``, ``lotus_orders``, ...);
 3. nothing: one SQLite file per service under ``var/db/`` (the embedded default).
+
+On PostgreSQL, parameters are bound by the server and a statement a connection has run
+``LOTUS_DB_PREPARE_THRESHOLD`` times (default 5) is prepared, so the hot paths skip
+planning. Set it to ``off`` behind a pooler that cannot keep prepared statements
+(PgBouncer before 1.21 in transaction mode).
 """
 
 from __future__ import annotations
@@ -69,11 +74,11 @@ def database_settings(env: environ.Env, var_dir: Path) -> dict[str, dict[str, An
             config["NAME"] = f"{config.get('NAME') or 'lotus'}_{service}"
         else:
             config = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(var_dir / "db" / f"{service}.sqlite3")}
-        databases[alias_for(service)] = _tune(config)
+        databases[alias_for(service)] = _tune(config, prepare_threshold=env.str("LOTUS_DB_PREPARE_THRESHOLD", "5"))
     return databases
 
 
-def _tune(config: dict[str, Any]) -> dict[str, Any]:
+def _tune(config: dict[str, Any], *, prepare_threshold: str = "5") -> dict[str, Any]:
     options = config.setdefault("OPTIONS", {})
     if config["ENGINE"].endswith("sqlite3"):
         # Several processes (web, relays, consumers) share each file: wait for locks instead of
@@ -87,6 +92,11 @@ def _tune(config: dict[str, Any]) -> dict[str, Any]:
     else:
         config.setdefault("CONN_MAX_AGE", 300)
         config.setdefault("CONN_HEALTH_CHECKS", True)
+        # The hot paths run the same few statements thousands of times: bind on the server
+        # and prepare them once per connection (planning cost as much as executing).
+        if prepare_threshold.lower() not in {"", "off", "none"}:
+            options.setdefault("server_side_binding", True)
+            options.setdefault("prepare_threshold", int(prepare_threshold))
         config["TEST"] = {"NAME": f"test_{config['NAME']}"}
     return config
 

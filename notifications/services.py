@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from lotus.db import insert_unless_present
 from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
 from notifications.models import Notification
@@ -13,12 +14,7 @@ ALIAS = alias_for("notifications")
 
 def notification_create(*, customer_id: int, order_id: uuid.UUID, event: str, message: str) -> Notification | None:
     """Record what happened; exactly one notification per (order, event): a repeat creates nothing."""
+    notification = Notification(customer_id=customer_id, order_id=order_id, event=event, message=message)
     with unit_of_work("notifications"):
-        if Notification.objects.filter(order_id=order_id, event=event).exists():
-            return None
-        # The unique constraint settles a race with a concurrent consumer without an error.
-        Notification.objects.bulk_create(
-            [Notification(customer_id=customer_id, order_id=order_id, event=event, message=message)],
-            ignore_conflicts=True,
-        )
-        return Notification.objects.filter(order_id=order_id, event=event).first()
+        created = insert_unless_present(notification, unique_fields=("order_id", "event"), using=ALIAS)
+    return notification if created else None

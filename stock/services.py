@@ -14,6 +14,7 @@ import uuid
 from django.db import IntegrityError, transaction
 
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
+from lotus.db import insert_unless_present
 from lotus.errors import LotusError, NotFound
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
@@ -36,19 +37,11 @@ def stock_reserve(
         raise LotusError(f"quantity must be positive, not {quantity}.")
     with unit_of_work("stock"):
         item = _locked_item(product_id, create=True)
-        existing = Reservation.objects.filter(order_id=order_id).first()
-        if existing is not None:
-            return existing
         queue_ahead = Reservation.objects.filter(product_id=product_id, status=Reservation.Status.WAITING).exists()
         served_now = not queue_ahead and item.can_reserve(quantity)
         status = Reservation.Status.RESERVED if served_now else Reservation.Status.WAITING
-        try:
-            with transaction.atomic(using=ALIAS):
-                reservation = Reservation.objects.create(
-                    order_id=order_id, product_id=product_id, quantity=quantity, status=status
-                )
-        except IntegrityError:
-            # A release of this order (a tombstone) committed between our check and our insert.
+        reservation = Reservation(order_id=order_id, product_id=product_id, quantity=quantity, status=status)
+        if not insert_unless_present(reservation, unique_fields=("order_id",), using=ALIAS):
             return Reservation.objects.get(order_id=order_id)
         if served_now:
             item.reserve(quantity)

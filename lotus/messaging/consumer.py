@@ -7,8 +7,15 @@ then :func:`apply` runs, in **one** transaction on the service's database:
 2. record the id in the inbox;
 3. run the handler, whose writes and outbox rows join the same transaction.
 
-Kafka offsets are committed only after that transaction commits. A crash in between
-redelivers the message, and step 1 drops it: at-least-once delivery, exactly-once effect.
+Records that arrive together form a batch that shares that one transaction: one inbox
+``INSERT`` for all their ids, the handlers in order, and one outbox ``INSERT`` for everything
+they published (:func:`lotus.messaging.outbox.batched`). If anything in a batch fails, it is
+rolled back and its records are applied one by one.
+
+Kafka offsets are stored only after that transaction commits, and committed to the broker
+in the background every ``LOTUS_CONSUMER_COMMIT_INTERVAL_MS`` and when the consumer stops.
+A crash in between redelivers the message, and step 1 drops it: at-least-once delivery,
+exactly-once effect.
 
 Failures:
 
@@ -91,21 +98,26 @@ def apply(
 
 def _record_in_inbox(alias: str, envelope: Envelope, topic: str) -> bool:
     """Insert the message id into the inbox; False if it is there already (one statement)."""
+    return envelope.id in _record_all_in_inbox(alias, [(envelope, topic)])
+
+
+def _record_all_in_inbox(alias: str, items: list[tuple[Envelope, str]]) -> set[uuid.UUID]:
+    """Insert the ids of a batch into the inbox with one statement; return those that were new."""
     connection = connections[alias]
     meta = InboxMessage._meta
-    values = [
-        meta.get_field("message_id").get_db_prep_value(envelope.id, connection),
-        envelope.type,
-        topic,
-        meta.get_field("processed_at").get_db_prep_value(timezone.now(), connection),
-    ]
+    message_id, processed_at = meta.get_field("message_id"), meta.get_field("processed_at")
+    now = processed_at.get_db_prep_value(timezone.now(), connection)
+    values = []
+    for envelope, topic in items:
+        values += [message_id.get_db_prep_value(envelope.id, connection), envelope.type, topic, now]
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(items))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {meta.db_table} (message_id, message_type, topic, processed_at) VALUES (%s, %s, %s, %s) "
+            f"INSERT INTO {meta.db_table} (message_id, message_type, topic, processed_at) VALUES {rows} "
             "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
             values,
         )
-        return cursor.fetchone() is not None
+        return {uuid.UUID(str(found)) for (found,) in cursor.fetchall()}
 
 
 def replay(dead_letter: DeadLetter, *, service: str, handlers: Handlers) -> Outcome:
@@ -214,17 +226,16 @@ class Consumer:
         started = time.perf_counter()
         outcomes: list[Outcome] = []
         try:
-            with transaction.atomic(using=self.alias), consuming():
-                for record, envelope, message in batch:
-                    outcomes.append(
-                        apply(
-                            envelope,
-                            service=self.service,
-                            handlers=self.handlers,
-                            topic=record.topic(),
-                            message=message,
-                        )
-                    )
+            with transaction.atomic(using=self.alias), consuming(), outbox.batched(self.alias):
+                fresh = _record_all_in_inbox(self.alias, [(envelope, record.topic()) for record, envelope, _ in batch])
+                for _, envelope, message in batch:
+                    if envelope.id not in fresh:
+                        outcomes.append(Outcome.DUPLICATE)
+                        continue
+                    fresh.discard(envelope.id)  # the same message twice in one batch applies once
+                    _, handler = self.handlers.lookup(envelope.type)
+                    handler(message, Context(service=self.service, envelope=envelope))
+                    outcomes.append(Outcome.APPLIED)
         except Exception as exc:  # noqa: BLE001 -- replayed one by one below, with retries and dead letters
             failed_at = len(outcomes)
             log.info("consumer %s: batch of %d rolled back (%s); one by one", self.service, len(batch), exc)
@@ -253,12 +264,14 @@ class Consumer:
         return [first, *self.kafka.consume(num_messages=self.batch_size - 1, timeout=0)]
 
     def commit(self, positions: dict[tuple[str, int], int]) -> None:
+        """Hand the next offsets of applied records to the client, which commits them to the
+        broker in the background (a synchronous commit per batch costs a broker write each)."""
         offsets = [TopicPartition(topic, partition, offset) for (topic, partition), offset in positions.items()]
         try:
-            self.kafka.commit(offsets=offsets, asynchronous=False)
+            self.kafka.store_offsets(offsets=offsets)
         except KafkaException as exc:
-            # The records are applied; if they come again the inbox drops them.
-            log.warning("consumer %s: offset commit failed (%s); redeliveries will be skipped", self.service, exc)
+            # A partition taken away meanwhile: the records are applied; if they come again, the inbox drops them.
+            log.warning("consumer %s: offsets not stored (%s); redeliveries will be skipped", self.service, exc)
 
     def handle(self, record: KafkaRecord, *, failed_attempts: int = 0) -> Outcome:
         try:

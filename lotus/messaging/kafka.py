@@ -53,11 +53,13 @@ def make_producer(**overrides: object) -> Producer:
 
 
 def make_consumer(group_id: str, **overrides: object) -> Consumer:
-    """A consumer that never commits on its own: offsets follow database commits."""
+    """A consumer that commits only the offsets the application stored after its database
+    commits, in the background every ``LOTUS_CONSUMER_COMMIT_INTERVAL_MS`` and on close."""
     config = {
         **_common(),
         "group.id": group_id,
-        "enable.auto.commit": False,
+        "enable.auto.commit": True,
+        "auto.commit.interval.ms": settings.LOTUS_CONSUMER_COMMIT_INTERVAL_MS,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         # The broker answers a fetch as soon as data arrives; the wait only bounds idle fetches,

@@ -2,7 +2,8 @@
 
 The relay kills itself with SIGKILL after the broker acknowledged a batch but before the
 rows are marked sent; the consumer after the database commit of a batch but before the
-offset commit. Tests then assert on effects that the redelivery changed nothing.
+offset commit (of the batch that applied ``LOTUS_CRASH_AFTER`` when that message id is set,
+since the topic may hold earlier tests' records). Tests then assert on effects that the redelivery changed nothing.
 """
 
 import os
@@ -33,9 +34,16 @@ def main(role: str, service: str) -> None:
 
         CrashingRelay(service).run()
     else:
+        from lotus.messaging.models import InboxMessage
+        from lotus.topology import alias_for
+
+        target = os.environ.get("LOTUS_CRASH_AFTER")
 
         class CrashingConsumer(Consumer):
             def commit(self, positions):
+                inbox = InboxMessage.objects.using(alias_for(service))
+                if target and not inbox.filter(message_id=target).exists():
+                    return super().commit(positions)
                 print(f"applied {self.counts_total()}", flush=True)
                 suicide()
 

@@ -42,7 +42,7 @@ def test_a_consumer_killed_after_its_database_commit_but_before_its_offset_commi
 
     crashed = subprocess.run(
         [sys.executable, "-m", "lotus.tests.crash_worker", "consume", "notifications"],
-        env=worker_environment("notifications"),
+        env={**worker_environment("notifications"), "LOTUS_CRASH_AFTER": str(envelope.id)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,7 +9,7 @@ from lotus.topology import SERVICES, ServiceRouter, alias_for, alias_for_app, da
 
 
 def settings_from(monkeypatch, **variables):
-    for name in ["DATABASE_URL"] + [f"DATABASE_URL_{service.upper()}" for service in SERVICES]:
+    for name in ["DATABASE_URL", "LOTUS_DB_PREPARE_THRESHOLD"] + [f"DATABASE_URL_{s.upper()}" for s in SERVICES]:
         monkeypatch.delenv(name, raising=False)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)
@@ -43,6 +43,24 @@ def test_a_service_url_overrides_the_shared_one(monkeypatch):
     assert databases["billing"]["NAME"] == "ledger"
     assert databases["billing"]["HOST"] == "billing-db"
     assert databases["stock"]["NAME"] == "lotus_stock"
+
+
+def test_postgresql_statements_are_bound_on_the_server_and_prepared_after_five_runs(monkeypatch):
+    options = settings_from(monkeypatch, DATABASE_URL="postgresql://lotus:secret@db.local/lotus")["orders"]["OPTIONS"]
+    assert options == {"server_side_binding": True, "prepare_threshold": 5}
+
+
+@pytest.mark.parametrize("value", ["off", ""])
+def test_prepared_statements_can_be_turned_off_for_a_pooler(monkeypatch, value):
+    databases = settings_from(monkeypatch, DATABASE_URL="postgresql://l:s@db/lotus", LOTUS_DB_PREPARE_THRESHOLD=value)
+    assert "prepare_threshold" not in databases["orders"]["OPTIONS"]
+    assert "server_side_binding" not in databases["orders"]["OPTIONS"]
+
+
+def test_sqlite_gets_no_postgresql_options(monkeypatch):
+    options = settings_from(monkeypatch)["billing"]["OPTIONS"]
+    assert "prepare_threshold" not in options
+    assert options["transaction_mode"] == "IMMEDIATE"
 
 
 def test_a_shared_url_without_a_database_name_uses_lotus_as_the_prefix(monkeypatch):

@@ -1,0 +1,42 @@
+"""Integration: insert_unless_present creates a row once, in one statement, on PostgreSQL."""
+
+import uuid
+
+import pytest
+from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
+
+from lotus.db import insert_unless_present
+from lotus.messaging.models import InboxMessage, OutboxMessage
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+
+
+def inbox(message_id: uuid.UUID, message_type: str = "Ping") -> InboxMessage:
+    return InboxMessage(message_id=message_id, message_type=message_type, topic="t")
+
+
+def test_the_first_insert_creates_the_row_in_one_statement_and_sets_a_generated_key():
+    row = OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="k", body="{}")
+    with CaptureQueriesContext(connections["orders"]) as queries:
+        assert insert_unless_present(row, unique_fields=("id",), using="orders")
+    assert len(queries.captured_queries) == 1
+    assert row.pk is not None
+    assert not row._state.adding
+    assert OutboxMessage.objects.using("orders").get(pk=row.pk).message_id == row.message_id
+
+
+def test_a_second_insert_of_the_same_unique_values_changes_nothing():
+    message_id = uuid.uuid4()
+    assert insert_unless_present(inbox(message_id, "First"), unique_fields=("message_id",), using="stock")
+    assert not insert_unless_present(inbox(message_id, "Second"), unique_fields=("message_id",), using="stock")
+    assert InboxMessage.objects.using("stock").get(message_id=message_id).message_type == "First"
+
+
+def test_a_conflict_does_not_abort_the_surrounding_transaction():
+    taken, other = uuid.uuid4(), uuid.uuid4()
+    with transaction.atomic(using="billing"):
+        assert insert_unless_present(inbox(taken), unique_fields=("message_id",), using="billing")
+        assert not insert_unless_present(inbox(taken), unique_fields=("message_id",), using="billing")
+        InboxMessage.objects.using("billing").create(message_id=other, message_type="Ping")
+    assert InboxMessage.objects.using("billing").filter(message_id__in=[taken, other]).count() == 2
