@@ -9,7 +9,7 @@ then :func:`apply` runs, in **one** transaction on the service's database:
 
 Records that arrive together form a batch that shares that one transaction: one inbox
 ``INSERT`` for all their ids, the handlers in order, and one outbox ``INSERT`` for everything
-they published (:func:`lotus.messaging.outbox.batched`). If anything in a batch fails, it is
+they published (:func:`lotus.db.deferred_inserts`). If anything in a batch fails, it is
 rolled back and its records are applied one by one.
 
 Kafka offsets are stored only after that transaction commits, and committed to the broker
@@ -50,6 +50,7 @@ from django.utils import timezone
 
 from lotus import metrics
 from lotus.contracts import ContractError, Envelope, Message, message_class
+from lotus.db import deferred_inserts
 from lotus.messaging import outbox
 from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
 from lotus.messaging.models import DeadLetter, InboxMessage
@@ -226,7 +227,7 @@ class Consumer:
         started = time.perf_counter()
         outcomes: list[Outcome] = []
         try:
-            with transaction.atomic(using=self.alias), consuming(), outbox.batched(self.alias):
+            with transaction.atomic(using=self.alias), consuming(), deferred_inserts(self.alias):
                 fresh = _record_all_in_inbox(self.alias, [(envelope, record.topic()) for record, envelope, _ in batch])
                 for _, envelope, message in batch:
                     if envelope.id not in fresh:

@@ -6,22 +6,21 @@ On PostgreSQL a trigger on the outbox table issues ``NOTIFY lotus_outbox`` (migr
 ``messaging.0003``), which the server delivers only when the transaction commits, so the
 relay wakes at once instead of polling.
 
-Inside :func:`batched` (a consumer's batch transaction) the rows are collected and written
-with one ``INSERT`` when the batch ends, in the order they were published: one statement and
-one wake-up per batch instead of one per message.
+Rows are written with :func:`lotus.db.insert`: inside a consumer's batch transaction
+(:func:`lotus.db.deferred_inserts`) they are collected and written with one ``INSERT`` when
+the batch ends, in the order they were published: one statement and one wake-up per batch
+instead of one per message.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import transaction
 
 from lotus.contracts import Envelope, Message
+from lotus.db import insert
 from lotus.messaging.models import OutboxMessage
 from lotus.topology import alias_for
 
@@ -31,29 +30,6 @@ NOTIFY_CHANNEL = "lotus_outbox"
 
 class OutboxError(RuntimeError):
     """Publishing was attempted outside a transaction on the service's database."""
-
-
-_batch = threading.local()
-
-
-@contextmanager
-def batched(alias: str) -> Iterator[None]:
-    """Collect the rows this thread publishes on ``alias`` and insert them all on exit.
-
-    Use it inside the transaction that must contain them. If the block raises, the rows are
-    dropped (the transaction rolls back anyway).
-    """
-    if getattr(_batch, "rows", None) is not None:
-        raise OutboxError("outbox batches do not nest")
-    _batch.alias, _batch.rows = alias, []
-    try:
-        yield
-        rows = _batch.rows
-        _batch.rows = None
-        if rows:
-            OutboxMessage.objects.using(alias).bulk_create(rows)
-    finally:
-        _batch.rows = None
 
 
 def physical_topic(logical: str) -> str:
@@ -85,8 +61,7 @@ def publish_all(
         Envelope.wrap(message, source=service, correlation_id=str(correlation_id), causation_id=causation_id)
         for message in messages
     ]
-    _write(
-        alias,
+    insert(
         [
             OutboxMessage(
                 message_id=envelope.id,
@@ -97,6 +72,7 @@ def publish_all(
             )
             for envelope, message in zip(envelopes, messages, strict=True)
         ],
+        using=alias,
     )
     return envelopes
 
@@ -117,15 +93,9 @@ def enqueue(*, service: str, topic: str, key: str, body: str, message_id: uuid.U
     """Write one outbox row in the caller's transaction: the lowest-level way to send."""
     alias = alias_for(service)
     _require_transaction(alias)
-    _write(alias, [OutboxMessage(message_id=message_id, message_type=message_type, topic=topic, key=key, body=body)])
-
-
-def _write(alias: str, rows: list[OutboxMessage]) -> None:
-    pending = getattr(_batch, "rows", None)
-    if pending is not None and _batch.alias == alias:
-        pending.extend(rows)
-    else:
-        OutboxMessage.objects.using(alias).bulk_create(rows)
+    insert(
+        [OutboxMessage(message_id=message_id, message_type=message_type, topic=topic, key=key, body=body)], using=alias
+    )
 
 
 def _require_transaction(alias: str) -> None:

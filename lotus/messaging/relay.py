@@ -83,6 +83,7 @@ class Relay:
                     if waker is None:
                         return
                     log.info("relay %s: active", self.service)
+                    self._plan_each_time()
                     self._loop(waker)
             except (psycopg.Error, OSError) as exc:
                 log.warning("relay %s: %s; reconnecting in 1 s", self.service, exc)
@@ -95,6 +96,15 @@ class Relay:
             self._maybe_prune()
             if sent < self.batch_size:
                 waker.wait(self.poll_seconds, self.stop)
+
+    def _plan_each_time(self) -> None:
+        """Plan the relay's statements on every run, even prepared ones. A generic plan made
+        while the outbox is nearly empty (a fresh deployment) scans the whole table; the
+        outbox then grows, and marking rows sent would scan it every time."""
+        connection = connections[self.alias]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET plan_cache_mode = force_custom_plan")
 
     def publish_once(self) -> int:
         """Publish one batch; return how many rows were marked sent."""

@@ -8,9 +8,10 @@ from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from lotus.contracts.diagnostics import Ping
+from lotus.db import DeferredInsertError, deferred_inserts
 from lotus.messaging.consumer import Consumer
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.outbox import OutboxError, batched, publish, publish_all
+from lotus.messaging.outbox import OutboxError, publish, publish_all
 from lotus.messaging.relay import Relay
 from lotus.testing import Worker, wait_for
 from lotus.tests.support import ECHO, echoes_of
@@ -65,7 +66,7 @@ def test_rollback_publishes_nothing_and_commit_is_applied_exactly_once(kafka_nam
 def test_a_batch_writes_its_rows_with_one_insert_at_the_end_in_publish_order():
     key = uuid.uuid4()
     with transaction.atomic(using="orders"), CaptureQueriesContext(connections["orders"]) as queries:
-        with batched("orders"):
+        with deferred_inserts("orders"):
             notes = [f"n{index}" for index in range(4)]
             for note in notes[:2]:
                 publish(Ping(note=note), service="orders", correlation_id=key)
@@ -81,13 +82,13 @@ def test_a_batch_that_raises_writes_nothing_and_the_next_batch_starts_empty():
     key = uuid.uuid4()
 
     def publish_then_fail():
-        with transaction.atomic(using="orders"), batched("orders"):
+        with transaction.atomic(using="orders"), deferred_inserts("orders"):
             publish(Ping(note="lost"), service="orders", correlation_id=key)
             raise Boom
 
     with pytest.raises(Boom):
         publish_then_fail()
-    with transaction.atomic(using="orders"), batched("orders"):
+    with transaction.atomic(using="orders"), deferred_inserts("orders"):
         publish(Ping(note="kept"), service="orders", correlation_id=key)
     bodies = OutboxMessage.objects.using("orders").filter(key=key).values_list("body", flat=True)
     assert [json.loads(body)["payload"]["note"] for body in bodies] == ["kept"]
@@ -95,8 +96,8 @@ def test_a_batch_that_raises_writes_nothing_and_the_next_batch_starts_empty():
 
 def test_batches_do_not_nest_and_other_databases_are_written_at_once():
     key = uuid.uuid4()
-    with transaction.atomic(using="orders"), batched("orders"):
-        with pytest.raises(OutboxError, match="do not nest"), batched("orders"):
+    with transaction.atomic(using="orders"), deferred_inserts("orders"):
+        with pytest.raises(DeferredInsertError, match="do not nest"), deferred_inserts("orders"):
             pass
         with transaction.atomic(using="billing"):
             publish(Ping(note="billing"), service="billing", correlation_id=key)
