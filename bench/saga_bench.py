@@ -527,6 +527,7 @@ def main() -> int:
         "cpu_seconds_by_process": {
             name: round(seconds, 2) for name, seconds in sorted(by_process.items(), key=lambda kv: -kv[1]) if seconds
         },
+        "cpu_ms_per_saga": round(1000 * sum(cpu.values()) / max(1, len(rows)), 1),
         "machine_busy_pct": round(100 * busy / total, 1),
         "peak_rss_mb": {g: round(rss / 2**20) for g, rss in sampler.peak_rss.items()},
         "pgbench_tps": round(tps, 1),

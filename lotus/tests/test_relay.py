@@ -95,3 +95,13 @@ def test_a_relay_killed_after_producing_but_before_marking_sent_causes_one_effec
         wait_for(lambda: echoes_of(marker.id, alias="orders"), timeout=60, message="the marker applied")
     assert echoes_of(envelope.id, alias="orders") == 1
     assert running.counts[Outcome.DUPLICATE] >= 1
+
+
+def test_the_relay_plans_its_statements_on_every_run():
+    """A generic plan made while the outbox was nearly empty would scan it once it is large."""
+    from django.db import connections
+
+    Relay("billing")._plan_each_time()
+    with connections["billing"].cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "force_custom_plan"
