@@ -31,7 +31,7 @@ class OrderOutputSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
     refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
-    history = TransitionSerializer(source="transitions.all", many=True)
+    history = TransitionSerializer(many=True)
 
 
 class PlaceOrderApi(APIView):

@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django_fsm import FSMField, FSMModelMixin, transition
 
 
@@ -61,6 +62,11 @@ class Order(FSMModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"order {self.id}: {self.status}"
+
+    @cached_property
+    def history(self) -> list["OrderTransition"]:
+        """The recorded transitions, oldest first (prefetched ``transitions`` are used when present)."""
+        return list(self.transitions.all())
 
     @transition(field=status, source=Status.VALIDATING_BILLING, target=Status.VALIDATING_STOCK)
     def mark_paid(self) -> None:

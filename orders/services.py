@@ -55,9 +55,10 @@ def order_place(*, customer_id: int, product_id: int, delivery_slot: datetime | 
             manual_delivery=product.manual_delivery,
             delivery_slot=delivery_slot,
         )
-        OrderTransition.objects.create(
+        placed = OrderTransition.objects.create(
             order=order, source="", target=order.status, reason="placed", at=order.created_at
         )
+        order.history = [placed]
         publish_all(
             [
                 OrderPlaced(order_id=order.id, customer_id=customer_id, product_id=product.id, price=order.price),

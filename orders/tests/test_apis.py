@@ -4,6 +4,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from lotus.testing import api_client, token_for
 from orders.services import order_place
@@ -20,6 +22,16 @@ def test_place_answers_202_with_the_order_at_once():
     assert body["price"] == 300
     assert uuid.UUID(body["orderId"])
     assert body["history"][0]["to"] == "ValidatingBilling"
+
+
+def test_place_writes_one_outbox_insert_and_does_not_read_back_its_history():
+    with CaptureQueriesContext(connections["orders"]) as queries:
+        response = api_client(5).post("/order/place?idSubscription=1")
+    assert response.status_code == 202, response.content
+    assert [step["reason"] for step in response.json()["history"]] == ["placed"]
+    statements = [query["sql"] for query in queries.captured_queries]
+    assert sum('INSERT INTO "messaging_outboxmessage"' in sql for sql in statements) == 1
+    assert not any(sql.startswith("SELECT") and "orders_ordertransition" in sql for sql in statements)
 
 
 def test_place_accepts_a_json_body_and_a_delivery_slot():
