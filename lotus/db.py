@@ -45,8 +45,8 @@ def deferred_inserts(using: str) -> Iterator[None]:
         by_model: dict[type[models.Model], list[models.Model]] = {}
         for row in rows:
             by_model.setdefault(type(row), []).append(row)
-        for model, instances in by_model.items():
-            model._default_manager.using(using).bulk_create(instances)
+        for instances in by_model.values():
+            _insert_all(instances, using=using)
     finally:
         _deferred.rows = None
 
@@ -58,28 +58,49 @@ def insert(rows: list[models.Model], *, using: str) -> None:
     if pending is not None and _deferred.using == using:
         pending.extend(rows)
     elif rows:
-        type(rows[0])._default_manager.using(using).bulk_create(rows)
+        _insert_all(rows, using=using)
 
 
 def insert_unless_present(instance: models.Model, *, unique_fields: tuple[str, ...], using: str) -> bool:
     """Insert ``instance`` unless a row with the same ``unique_fields`` exists; on insert, set
     its primary key and return True. ``unique_fields`` must match a unique constraint."""
-    meta = instance._meta
+    quote = connections[using].ops.quote_name
+    conflict = ", ".join(quote(instance._meta.get_field(name).column) for name in unique_fields)
+    return bool(_insert_all([instance], using=using, on_conflict=f"ON CONFLICT ({conflict}) DO NOTHING"))
+
+
+#: Rows per INSERT statement (SQLite limits the parameters of one statement).
+CHUNK = 200
+
+
+def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str = "") -> int:
+    """Insert instances of one model with plain ``INSERT … RETURNING`` statements (the ORM's
+    ``bulk_create`` costs several times more Python than the database spends); set their
+    primary keys and return how many rows were inserted."""
+    if on_conflict and len(instances) != 1:
+        raise ValueError("a conflict clause needs a single row: which rows were skipped is not returned")
+    meta = instances[0]._meta
     connection = connections[using]
     quote = connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.db_returning]  # the database fills those
     columns = ", ".join(quote(field.column) for field in fields)
-    values = [field.get_db_prep_save(field.pre_save(instance, add=True), connection) for field in fields]
-    conflict = ", ".join(quote(meta.get_field(name).column) for name in unique_fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(meta.pk.column)}",
-            values,
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    instance.pk = meta.pk.to_python(row[0])
-    instance._state.adding, instance._state.db = False, using
-    return True
+    placeholders = f"({', '.join(['%s'] * len(fields))})"
+    inserted = 0
+    for start in range(0, len(instances), CHUNK):
+        chunk = instances[start : start + CHUNK]
+        values = [
+            field.get_db_prep_save(field.pre_save(row, add=True), connection) for row in chunk for field in fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([placeholders] * len(chunk))} "
+                f"{on_conflict} RETURNING {quote(meta.pk.column)}",
+                values,
+            )
+            keys = [meta.pk.to_python(key) for (key,) in cursor.fetchall()]
+        chunk = chunk[: len(keys)]  # a single row skipped by its conflict clause
+        for row, key in zip(chunk, keys, strict=True):
+            row.pk = key
+            row._state.adding, row._state.db = False, using
+        inserted += len(keys)
+    return inserted

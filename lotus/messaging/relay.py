@@ -21,6 +21,7 @@ import fcntl
 import logging
 import threading
 import time
+import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from lotus.topology import alias_for
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 60.0
+OUTBOX = OutboxMessage._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -125,10 +127,16 @@ class Relay:
         return len(delivered)
 
     # -- hooks ------------------------------------------------------------------------------
+    # The loop's two statements are plain SQL: the ORM would cost more than the database here.
     def fetch_batch(self) -> list[Row]:
-        fields = ("id", "topic", "key", "body", "message_id", "message_type")
-        query = OutboxMessage.objects.using(self.alias).filter(sent_at__isnull=True).order_by("id")
-        return [Row(*values) for values in query.values_list(*fields)[: self.batch_size]]
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, topic, key, body, message_id, message_type FROM {OUTBOX} "
+                "WHERE sent_at IS NULL ORDER BY id LIMIT %s",
+                [self.batch_size],
+            )
+            # SQLite keeps UUIDs as bare hex: normalise the id for the record's header.
+            return [Row(*values[:4], str(uuid.UUID(str(values[4]))), values[5]) for values in cursor.fetchall()]
 
     def produce(self, rows: list[Row]) -> list[Row]:
         """Produce ``rows``; return the leading run of rows the broker acknowledged."""
@@ -164,8 +172,16 @@ class Relay:
         return delivered
 
     def mark_sent(self, rows: list[Row]) -> None:
+        connection = connections[self.alias]
         ids = [row.id for row in rows]
-        OutboxMessage.objects.using(self.alias).filter(id__in=ids).update(sent_at=timezone.now())
+        now = OutboxMessage._meta.get_field("sent_at").get_db_prep_value(timezone.now(), connection)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"UPDATE {OUTBOX} SET sent_at = %s WHERE id = ANY(%s)", [now, ids])
+            else:
+                cursor.execute(
+                    f"UPDATE {OUTBOX} SET sent_at = %s WHERE id IN ({', '.join(['%s'] * len(ids))})", [now, *ids]
+                )
 
     def prune(self) -> int:
         """Delete sent outbox rows past ``LOTUS_OUTBOX_RETENTION_HOURS`` and inbox records past

@@ -40,3 +40,25 @@ def test_a_conflict_does_not_abort_the_surrounding_transaction():
         assert not insert_unless_present(inbox(taken), unique_fields=("message_id",), using="billing")
         InboxMessage.objects.using("billing").create(message_id=other, message_type="Ping")
     assert InboxMessage.objects.using("billing").filter(message_id__in=[taken, other]).count() == 2
+
+
+def test_insert_writes_many_rows_in_order_with_their_keys_in_few_statements():
+    from lotus.db import CHUNK, insert
+
+    rows = [
+        OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="many", body=str(n))
+        for n in range(CHUNK + 5)
+    ]
+    with transaction.atomic(using="orders"), CaptureQueriesContext(connections["orders"]) as queries:
+        insert(rows, using="orders")
+    assert len(queries.captured_queries) == 2
+    assert [row.pk for row in rows] == sorted(row.pk for row in rows)
+    stored = OutboxMessage.objects.using("orders").filter(key="many").order_by("id")
+    assert [(row.pk, row.body) for row in stored] == [(row.pk, row.body) for row in rows]
+
+
+def test_a_conflict_clause_takes_one_row_only():
+    from lotus.db import _insert_all
+
+    with pytest.raises(ValueError, match="single row"):
+        _insert_all([inbox(uuid.uuid4()), inbox(uuid.uuid4())], using="orders", on_conflict="ON CONFLICT DO NOTHING")
