@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import tempfile
 import threading
 import time
 import uuid
@@ -234,8 +235,16 @@ def _lease_for(alias: str, stop: threading.Event) -> Iterator[_Waker | None]:
         with _postgres_lease(connection.settings_dict, stop) as waker:
             yield waker
     else:
-        with _file_lease(Path(connection.settings_dict["NAME"]).with_suffix(".relay.lock"), stop) as waker:
+        with _file_lease(_lock_path(str(connection.settings_dict["NAME"])), stop) as waker:
             yield waker
+
+
+def _lock_path(name: str) -> Path:
+    """The lease file of a SQLite database: beside its file, or in the temporary directory for
+    an in-memory database (``file:...?mode=memory``), never in the working directory."""
+    if name.startswith("file:") or name == ":memory:":
+        return Path(tempfile.gettempdir()) / f"lotus-{zlib.crc32(name.encode()):08x}.relay.lock"
+    return Path(name).with_suffix(".relay.lock")
 
 
 @contextlib.contextmanager

@@ -105,3 +105,15 @@ def test_the_relay_plans_its_statements_on_every_run():
     with connections["billing"].cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone()[0] == "force_custom_plan"
+
+
+def test_the_lease_of_an_in_memory_sqlite_database_is_not_written_to_the_working_directory():
+    import tempfile
+    from pathlib import Path
+
+    from lotus.messaging.relay import _lock_path
+
+    in_memory = _lock_path("file:memorydb_billing?mode=memory&cache=shared")
+    assert in_memory.parent == Path(tempfile.gettempdir())
+    assert in_memory != _lock_path("file:memorydb_orders?mode=memory&cache=shared")
+    assert _lock_path("/srv/lotus/var/db/billing.sqlite3") == Path("/srv/lotus/var/db/billing.relay.lock")
