@@ -9,6 +9,8 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
+from lotus.db import insert
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
 
@@ -29,7 +31,9 @@ class Account(models.Model):
     def post(self, kind: str, amount: Decimal, order_id=None) -> "LedgerEntry":
         """Change the balance by ``amount`` (signed) and record it; the caller saves the account."""
         self.balance += amount
-        return LedgerEntry.objects.create(account=self, kind=kind, amount=amount, order_id=order_id)
+        entry = LedgerEntry(account=self, kind=kind, amount=amount, order_id=order_id)
+        insert([entry], using=self._state.db)  # in a consumer's batch, written when the batch ends
+        return entry
 
 
 class LedgerEntry(models.Model):

@@ -17,7 +17,7 @@ from django.utils import timezone
 from billing.models import Account, Charge, LedgerEntry
 from lotus.contracts import Message
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
-from lotus.db import insert_unless_present
+from lotus.db import insert_unless_present, locked, update
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
@@ -74,7 +74,7 @@ def charge_order(
             return existing
         if pays_now:
             account.post(LedgerEntry.Kind.CHARGE, -amount, order_id)
-            account.save(update_fields=["balance"])
+            update(account, ["balance"], using=ALIAS)
             _publish(PaymentTaken(order_id=order_id, customer_id=customer_id, amount=amount), order_id, causation_id)
         else:
             shortfall = max(amount + sum(waiting, Decimal("0")) - account.balance, Decimal("0.01"))
@@ -123,7 +123,7 @@ def _set_status(charge: Charge, status: str) -> None:
 
 
 def _locked_account(customer_id: int) -> Account:
-    account = Account.objects.select_for_update().filter(customer_id=customer_id).first()
+    account = locked(Account, using=ALIAS, customer_id=customer_id)
     if account is None:
         Account.objects.bulk_create([Account(customer_id=customer_id)], ignore_conflicts=True)
         account = Account.objects.select_for_update().get(customer_id=customer_id)

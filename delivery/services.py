@@ -19,7 +19,7 @@ from django.utils import timezone
 from delivery.models import HOUR, Courier, DeliveryRequest, SlotBooking, start_of_hour
 from lotus.contracts import Message
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
-from lotus.db import insert_unless_present
+from lotus.db import insert_unless_present, update
 from lotus.errors import Conflict, NotFound
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
@@ -165,7 +165,7 @@ def _book_in(slot: datetime, capacities: dict[int, int]) -> SlotBooking | None:
         return None
     booking = min(free, key=lambda row: (row.booked, row.courier_id))
     booking.booked += 1
-    booking.save(update_fields=["booked"])
+    update(booking, ["booked"], using=ALIAS)
     return booking
 
 
@@ -180,7 +180,7 @@ def _reserve(request: DeliveryRequest, booking: SlotBooking, causation_id: uuid.
     request.courier_id = booking.courier_id
     request.slot = booking.slot
     request.reason = ""
-    request.save(update_fields=["status", "courier", "slot", "reason"])
+    update(request, ["status", "courier", "slot", "reason"], using=ALIAS)
     _publish(CourierReserved(order_id=request.order_id, courier_id=booking.courier_id, slot=booking.slot), causation_id)
 
 

@@ -7,6 +7,10 @@ insert instead of fifty. Deferred rows get their primary keys only then, and que
 the block do not see them: defer only rows nothing reads back in the same transaction
 (outbox rows, history records).
 
+:func:`locked` reads one row ``FOR UPDATE`` and :func:`update` writes some fields of an
+instance back: the same as ``select_for_update().filter(...).first()`` and
+``save(update_fields=...)``, in plain SQL for paths that run for every message.
+
 :func:`insert_unless_present` writes a model instance with ``INSERT … ON CONFLICT DO NOTHING
 RETURNING``: the row is created, or an equal row (by a unique constraint) already exists and
 nothing happens, in one round trip and without an error that would abort the transaction.
@@ -18,8 +22,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from django.db import connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+M = TypeVar("M", bound=models.Model)
 
 _deferred = threading.local()
 
@@ -104,3 +112,50 @@ def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str =
             row._state.adding, row._state.db = False, using
         inserted += len(keys)
     return inserted
+
+
+def locked(model: type[M], *, using: str, **equal: object) -> M | None:
+    """The row of ``model`` whose fields equal ``equal`` (a unique match), locked ``FOR UPDATE``
+    until the transaction ends; None when there is none. Needs an open transaction."""
+    meta = model._meta
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = meta.concrete_fields
+    where = [meta.get_field(name) for name in equal]
+    values = [field.get_db_prep_value(equal[field.name], connection) for field in where]
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(meta.db_table)} "
+            f"WHERE {' AND '.join(f'{quote(field.column)} = %s' for field in where)}{lock}",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    converted = [
+        _from_db(field.get_col(meta.db_table), value, connection) for field, value in zip(fields, row, strict=True)
+    ]
+    return model.from_db(using, [field.attname for field in fields], converted)
+
+
+def update(instance: models.Model, fields: list[str], *, using: str) -> None:
+    """Write ``fields`` of an instance loaded from the database (by primary key)."""
+    meta = instance._meta
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    values = [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(field.column)} = %s' for field in columns)} "
+            f"WHERE {quote(meta.pk.column)} = %s",
+            [*values, meta.pk.get_db_prep_value(instance.pk, connection)],
+        )
+
+
+def _from_db(column: models.expressions.Col, value: object, connection: BaseDatabaseWrapper) -> object:
+    """Convert a raw value as the ORM does (the backend's converters, then the field's)."""
+    for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+        value = converter(value, column, connection)
+    return value

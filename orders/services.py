@@ -30,7 +30,7 @@ from lotus.contracts.orders import (
     OrderReserved,
 )
 from lotus.contracts.stock import ReleaseStock, ReserveStock
-from lotus.db import insert
+from lotus.db import insert, locked, update
 from lotus.errors import Conflict, LotusError, NotFound
 from lotus.messaging.outbox import publish, publish_all
 from lotus.messaging.registry import unit_of_work
@@ -142,7 +142,7 @@ def order_compensated(
         if refunded is not None:
             order.refunded = refunded
         if not order.compensated(service):
-            order.save(update_fields=["pending_compensations", "refunded"])
+            update(order, ["pending_compensations", "refunded"], using=ALIAS)
             return order
         _transition(order, order.mark_cancelled, "compensations confirmed")
         event = OrderCancelled(
@@ -179,7 +179,7 @@ def _transition(order: Order, bound_step: Callable[[], None], reason: str) -> No
     source = order.status
     bound_step()
     order.updated_at = timezone.now()
-    order.save(update_fields=["status", "updated_at", "pending_compensations", "refunded", "cancel_reason"])
+    update(order, ["status", "updated_at", "pending_compensations", "refunded", "cancel_reason"], using=ALIAS)
     transition = OrderTransition(order=order, source=source, target=order.status, reason=reason, at=order.updated_at)
     insert([transition], using=ALIAS)  # deferred to the end of a consumer's batch: nothing reads it back
     if order.status in FINAL_OUTCOMES:
@@ -188,7 +188,7 @@ def _transition(order: Order, bound_step: Callable[[], None], reason: str) -> No
 
 
 def _locked(order_id: uuid.UUID) -> Order | None:
-    return Order.objects.select_for_update().filter(id=order_id).first()
+    return locked(Order, using=ALIAS, id=order_id)
 
 
 def _ignore(order_id: uuid.UUID, order: Order | None, what: str) -> None:

@@ -14,7 +14,7 @@ import uuid
 from django.db import IntegrityError, transaction
 
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
-from lotus.db import insert_unless_present
+from lotus.db import insert_unless_present, locked, update
 from lotus.errors import LotusError, NotFound
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
@@ -45,7 +45,7 @@ def stock_reserve(
             return Reservation.objects.get(order_id=order_id)
         if served_now:
             item.reserve(quantity)
-            item.save(update_fields=["on_hand", "reserved"])
+            update(item, ["on_hand", "reserved"], using=ALIAS)
             _publish(StockReserved(order_id=order_id, product_id=product_id, quantity=quantity), causation_id)
         else:
             _publish(StockBackordered(order_id=order_id, product_id=product_id), causation_id)
@@ -65,7 +65,7 @@ def stock_receive(*, product_id: int, count: int) -> tuple[StockItem, list[uuid.
             raise NotFound(f"Unknown product: idSubscription {product_id} has no stock.")
         item.receive(count)
         served = _serve_queue(item, causation_id=None)
-        item.save(update_fields=["on_hand", "reserved", "received"])
+        update(item, ["on_hand", "reserved", "received"], using=ALIAS)
         return item, served
 
 
@@ -94,7 +94,7 @@ def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None)
             reservation.save(update_fields=["status"])
             _publish(StockReleased(order_id=order_id, quantity=reservation.quantity), causation_id)
             _serve_queue(item, causation_id=causation_id)
-            item.save(update_fields=["on_hand", "reserved"])
+            update(item, ["on_hand", "reserved"], using=ALIAS)
         else:
             reservation.status = Reservation.Status.WITHDRAWN
             reservation.save(update_fields=["status"])
@@ -103,7 +103,7 @@ def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None)
 
 
 def _locked_item(product_id: int, *, create: bool) -> StockItem | None:
-    item = StockItem.objects.select_for_update().filter(product_id=product_id).first()
+    item = locked(StockItem, using=ALIAS, product_id=product_id)
     if item is None and create:
         # ON CONFLICT DO NOTHING: two first reservations of a new product must not collide.
         StockItem.objects.bulk_create([StockItem(product_id=product_id)], ignore_conflicts=True)

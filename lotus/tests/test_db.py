@@ -62,3 +62,34 @@ def test_a_conflict_clause_takes_one_row_only():
 
     with pytest.raises(ValueError, match="single row"):
         _insert_all([inbox(uuid.uuid4()), inbox(uuid.uuid4())], using="orders", on_conflict="ON CONFLICT DO NOTHING")
+
+
+def test_locked_reads_one_row_for_update_as_the_orm_would():
+    from lotus.db import locked
+
+    message_id = uuid.uuid4()
+    InboxMessage.objects.using("stock").create(message_id=message_id, message_type="Ping", topic="t")
+    with transaction.atomic(using="stock"), CaptureQueriesContext(connections["stock"]) as queries:
+        row = locked(InboxMessage, using="stock", message_id=message_id)
+        assert locked(InboxMessage, using="stock", message_id=uuid.uuid4()) is None
+    assert queries.captured_queries[0]["sql"].rstrip().endswith("FOR UPDATE")
+    orm = InboxMessage.objects.using("stock").get(message_id=message_id)
+    assert (row.message_id, row.message_type, row.topic, row.processed_at) == (
+        orm.message_id,
+        orm.message_type,
+        orm.topic,
+        orm.processed_at,
+    )
+    assert row._state.db == "stock"
+    assert not row._state.adding
+
+
+def test_update_writes_only_the_named_fields():
+    from lotus.db import update
+
+    message_id = uuid.uuid4()
+    row = InboxMessage.objects.using("stock").create(message_id=message_id, message_type="Ping", topic="before")
+    row.message_type, row.topic = "Changed", "not written"
+    update(row, ["message_type"], using="stock")
+    stored = InboxMessage.objects.using("stock").get(message_id=message_id)
+    assert (stored.message_type, stored.topic) == ("Changed", "before")
