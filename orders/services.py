@@ -48,16 +48,16 @@ def order_place(*, customer_id: int, product_id: int, delivery_slot: datetime | 
     if product is None:
         raise LotusError(f"Unknown product: idSubscription {product_id} is not in the catalog.")
     with unit_of_work("orders"):
-        order = Order.objects.create(
+        order = Order(
             customer_id=customer_id,
             product_id=product.id,
             price=product.price,
             manual_delivery=product.manual_delivery,
             delivery_slot=delivery_slot,
         )
-        placed = OrderTransition.objects.create(
-            order=order, source="", target=order.status, reason="placed", at=order.created_at
-        )
+        insert([order], using=ALIAS)
+        placed = OrderTransition(order=order, source="", target=order.status, reason="placed", at=order.created_at)
+        insert([placed], using=ALIAS)
         order.history = [placed]
         publish_all(
             [
