@@ -7,9 +7,10 @@ insert instead of fifty. Deferred rows get their primary keys only then, and que
 the block do not see them: defer only rows nothing reads back in the same transaction
 (outbox rows, history records).
 
-:func:`locked` reads one row ``FOR UPDATE`` and :func:`update` writes some fields of an
-instance back: the same as ``select_for_update().filter(...).first()`` and
-``save(update_fields=...)``, in plain SQL for paths that run for every message.
+:func:`get` reads one row, :func:`locked` reads it ``FOR UPDATE`` and :func:`update` writes
+some fields of an instance back: the same as ``filter(...).first()``,
+``select_for_update().filter(...).first()`` and ``save(update_fields=...)``, in plain SQL
+for paths that run for every message or request.
 
 :func:`insert_unless_present` writes a model instance with ``INSERT … ON CONFLICT DO NOTHING
 RETURNING``: the row is created, or an equal row (by a unique constraint) already exists and
@@ -114,16 +115,24 @@ def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str =
     return inserted
 
 
+def get(model: type[M], *, using: str, **equal: object) -> M | None:
+    """The row of ``model`` whose fields equal ``equal`` (a unique match), or None."""
+    return _select_one(model, using, equal, for_update=False)
+
+
 def locked(model: type[M], *, using: str, **equal: object) -> M | None:
-    """The row of ``model`` whose fields equal ``equal`` (a unique match), locked ``FOR UPDATE``
-    until the transaction ends; None when there is none. Needs an open transaction."""
+    """Like :func:`get`, and the row stays locked ``FOR UPDATE`` until the transaction ends."""
+    return _select_one(model, using, equal, for_update=True)
+
+
+def _select_one(model: type[M], using: str, equal: dict[str, object], *, for_update: bool) -> M | None:
     meta = model._meta
     connection = connections[using]
     quote = connection.ops.quote_name
     fields = meta.concrete_fields
     where = [meta.get_field(name) for name in equal]
     values = [field.get_db_prep_value(equal[field.name], connection) for field in where]
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(meta.db_table)} "
@@ -133,9 +142,8 @@ def locked(model: type[M], *, using: str, **equal: object) -> M | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    converted = [
-        _from_db(field.get_col(meta.db_table), value, connection) for field, value in zip(fields, row, strict=True)
-    ]
+    columns = [field.get_col(meta.db_table) for field in fields]
+    converted = [_from_db(column, value, connection) for column, value in zip(columns, row, strict=True)]
     return model.from_db(using, [field.attname for field in fields], converted)
 
 

@@ -30,7 +30,7 @@ from lotus.contracts.orders import (
     OrderReserved,
 )
 from lotus.contracts.stock import ReleaseStock, ReserveStock
-from lotus.db import insert, locked, update
+from lotus.db import get, insert, locked, update
 from lotus.errors import Conflict, LotusError, NotFound
 from lotus.messaging.outbox import publish, publish_all
 from lotus.messaging.registry import unit_of_work
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 
 def order_place(*, customer_id: int, product_id: int, delivery_slot: datetime | None = None) -> Order:
-    product = Product.objects.filter(id=product_id).first()
+    product = get(Product, using=ALIAS, id=product_id)
     if product is None:
         raise LotusError(f"Unknown product: idSubscription {product_id} is not in the catalog.")
     with unit_of_work("orders"):

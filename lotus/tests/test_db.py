@@ -93,3 +93,15 @@ def test_update_writes_only_the_named_fields():
     update(row, ["message_type"], using="stock")
     stored = InboxMessage.objects.using("stock").get(message_id=message_id)
     assert (stored.message_type, stored.topic) == ("Changed", "before")
+
+
+def test_get_reads_one_row_without_a_lock():
+    from lotus.db import get
+
+    message_id = uuid.uuid4()
+    InboxMessage.objects.using("stock").create(message_id=message_id, message_type="Ping", topic="t")
+    with CaptureQueriesContext(connections["stock"]) as queries:
+        row = get(InboxMessage, using="stock", message_id=message_id, topic="t")
+        assert get(InboxMessage, using="stock", message_id=message_id, topic="other") is None
+    assert row.message_type == "Ping"
+    assert "FOR UPDATE" not in queries.captured_queries[0]["sql"]
