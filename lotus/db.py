@@ -5,12 +5,13 @@ batch transaction), collects them and writes each model's rows with one ``INSERT
 block ends, in the order they were given: a batch of fifty messages then costs one outbox
 insert instead of fifty. Deferred rows get their primary keys only then, and queries inside
 the block do not see them: defer only rows nothing reads back in the same transaction
-(outbox rows, history records).
+(outbox rows, history records, ledger entries).
 
 :func:`get` reads one row, :func:`locked` reads it ``FOR UPDATE`` and :func:`update` writes
 some fields of an instance back: the same as ``filter(...).first()``,
 ``select_for_update().filter(...).first()`` and ``save(update_fields=...)``, in plain SQL
-for paths that run for every message or request.
+for paths that run for every message or request. Like ``bulk_create`` and ``update()``, they
+call no ``save()`` method and send no model signals: use them for models that rely on neither.
 
 :func:`insert_unless_present` writes a model instance with ``INSERT … ON CONFLICT DO NOTHING
 RETURNING``: the row is created, or an equal row (by a unique constraint) already exists and
