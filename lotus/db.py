@@ -39,17 +39,18 @@ class DeferredInsertError(RuntimeError):
 
 
 @contextmanager
-def deferred_inserts(using: str) -> Iterator[None]:
+def deferred_inserts(using: str) -> Iterator[list[models.Model]]:
     """Collect the rows this thread :func:`insert`\\s on ``using`` and write them on exit.
 
     Use it inside the transaction that must contain them. If the block raises, the rows are
-    dropped (the transaction rolls back anyway).
+    dropped (the transaction rolls back anyway). The block gets the list of collected rows:
+    it may still change them at its end, and after it they have their primary keys.
     """
     if getattr(_deferred, "rows", None) is not None:
         raise DeferredInsertError("deferred inserts do not nest")
     _deferred.using, _deferred.rows = using, []
     try:
-        yield
+        yield _deferred.rows
         rows = _deferred.rows
         _deferred.rows = None
         by_model: dict[type[models.Model], list[models.Model]] = {}

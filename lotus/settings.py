@@ -163,6 +163,10 @@ LOTUS_CONSUMER_BACKOFF_SECONDS = env.float("LOTUS_CONSUMER_BACKOFF_SECONDS", def
 # How often applied offsets are committed to Kafka; a crash redelivers at most this much,
 # which the inbox drops.
 LOTUS_CONSUMER_COMMIT_INTERVAL_MS = env.int("LOTUS_CONSUMER_COMMIT_INTERVAL_MS", default=1000)
+# Consumers publish the outbox rows of each batch themselves right after it commits (the relay
+# takes over whatever they could not publish once the claim lapses); off: the relay does all.
+LOTUS_CONSUMER_PUBLISHES = env.bool("LOTUS_CONSUMER_PUBLISHES", default=True)
+LOTUS_OUTBOX_CLAIM_SECONDS = env.float("LOTUS_OUTBOX_CLAIM_SECONDS", default=10.0)
 
 #: How long an Idempotency-Key is remembered (lotus.idempotency).
 LOTUS_IDEMPOTENCY_TTL_HOURS = env.float("LOTUS_IDEMPOTENCY_TTL_HOURS", default=24)

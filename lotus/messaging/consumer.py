@@ -10,7 +10,8 @@ then :func:`apply` runs, in **one** transaction on the service's database:
 Records that arrive together form a batch that shares that one transaction: one inbox
 ``INSERT`` for all their ids, the handlers in order, and one outbox ``INSERT`` for everything
 they published (:func:`lotus.db.deferred_inserts`). If anything in a batch fails, it is
-rolled back and its records are applied one by one.
+rolled back and its records are applied one by one. After the commit the consumer publishes
+the batch's outbox rows itself (:mod:`lotus.messaging.direct`); the relay is the fallback.
 
 Kafka offsets are stored only after that transaction commits, and committed to the broker
 in the background every ``LOTUS_CONSUMER_COMMIT_INTERVAL_MS`` and when the consumer stops.
@@ -52,6 +53,7 @@ from lotus import metrics
 from lotus.contracts import ContractError, Envelope, Message, message_class
 from lotus.db import deferred_inserts
 from lotus.messaging import outbox
+from lotus.messaging.direct import DirectPublisher
 from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
 from lotus.messaging.models import DeadLetter, InboxMessage
 from lotus.messaging.registry import Context, Handlers, consuming
@@ -148,6 +150,8 @@ class Consumer:
         max_attempts: int | None = None,
         backoff_seconds: float | None = None,
         batch_size: int = 200,
+        publisher: DirectPublisher | None = None,
+        publishes: bool | None = None,
     ) -> None:
         self.service = service
         self.alias = alias_for(service)
@@ -158,6 +162,9 @@ class Consumer:
         self.backoff_seconds = settings.LOTUS_CONSUMER_BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
         self.batch_size = batch_size
         self.counts = {outcome: 0 for outcome in Outcome}
+        if publishes is None:
+            publishes = settings.LOTUS_CONSUMER_PUBLISHES
+        self.publisher = publisher or (DirectPublisher(service, self.alias) if publishes else None)
 
     def counts_total(self, *outcomes: Outcome) -> int:
         """How many records ended in ``outcomes`` (all outcomes when none are named)."""
@@ -174,6 +181,7 @@ class Consumer:
             while not self.stop.is_set():
                 self.poll_once()
         finally:
+            self._mark_published()
             self.kafka.close()
             close_old_connections()
             log.info("consumer %s: stopped, left the group", self.service)
@@ -187,6 +195,8 @@ class Consumer:
             else:
                 records.append(record)
         handled: list[KafkaRecord] = []
+        if not records:
+            self._mark_published()
         with contextlib.suppress(_Stopped):
             self.handle_batch(records, handled)
         positions = {(record.topic(), record.partition()): record.offset() + 1 for record in handled}
@@ -227,7 +237,7 @@ class Consumer:
         started = time.perf_counter()
         outcomes: list[Outcome] = []
         try:
-            with transaction.atomic(using=self.alias), consuming(), deferred_inserts(self.alias):
+            with transaction.atomic(using=self.alias), consuming(), deferred_inserts(self.alias) as written:
                 fresh = _record_all_in_inbox(self.alias, [(envelope, record.topic()) for record, envelope, _ in batch])
                 for _, envelope, message in batch:
                     if envelope.id not in fresh:
@@ -237,7 +247,11 @@ class Consumer:
                     _, handler = self.handlers.lookup(envelope.type)
                     handler(message, Context(service=self.service, envelope=envelope))
                     outcomes.append(Outcome.APPLIED)
+                if self.publisher:
+                    self.publisher.claim(written)
         except Exception as exc:  # noqa: BLE001 -- replayed one by one below, with retries and dead letters
+            if self.publisher:
+                self.publisher.discard()
             failed_at = len(outcomes)
             log.info("consumer %s: batch of %d rolled back (%s); one by one", self.service, len(batch), exc)
             infrastructure = isinstance(exc, OperationalError | InterfaceError)
@@ -249,6 +263,8 @@ class Consumer:
                 handled.append(record)
             batch.clear()
             return
+        if self.publisher:
+            self.publisher.publish()
         seconds = (time.perf_counter() - started) / len(batch)
         for (record, envelope, _), outcome in zip(batch, outcomes, strict=True):
             metrics.CONSUMER_SECONDS.labels(self.service).observe(seconds)
@@ -263,6 +279,16 @@ class Consumer:
         if first is None:
             return []
         return [first, *self.kafka.consume(num_messages=self.batch_size - 1, timeout=0)]
+
+    def _mark_published(self) -> None:
+        if self.publisher is None:
+            return
+        try:
+            self.publisher.mark_sent()
+        except (OperationalError, InterfaceError) as exc:
+            # Unmarked rows are published again by the relay when their claims lapse: duplicates, not losses.
+            log.warning("consumer %s: could not mark published rows sent (%s)", self.service, exc)
+            close_old_connections()
 
     def commit(self, positions: dict[tuple[str, int], int]) -> None:
         """Hand the next offsets of applied records to the client, which commits them to the

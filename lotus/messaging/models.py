@@ -21,6 +21,11 @@ class OutboxMessage(models.Model):
     body = models.TextField(help_text="The envelope as JSON, published as is.")
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set while the consumer that wrote the row publishes it; the relay leaves it alone until then.",
+    )
 
     class Meta:
         ordering = ["id"]

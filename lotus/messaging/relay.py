@@ -10,6 +10,12 @@ the first that failed. A crash between produce and mark re-publishes those rows 
 consumers drop the duplicates by message id. When the outbox is empty it sleeps until a
 ``NOTIFY lotus_outbox`` arrives (PostgreSQL) or the poll interval passes.
 
+Rows a consumer publishes itself after its commit (:mod:`lotus.messaging.direct`) carry a
+claim (``claimed_until``). The relay skips a claimed row until its claim lapses, and holds
+back every later row with the same key meanwhile, so that a key's messages still leave in
+the order they were written; if the consumer died before publishing, the relay publishes
+its rows once their claims lapse.
+
 Public hooks for subclasses and tests: :meth:`Relay.fetch_batch`, :meth:`Relay.produce`,
 :meth:`Relay.mark_sent`, :meth:`Relay.prune`.
 """
@@ -55,6 +61,7 @@ class Row:
     body: str
     message_id: str
     message_type: str
+    claimed: bool = False
 
 
 class Relay:
@@ -111,7 +118,7 @@ class Relay:
 
     def publish_once(self) -> int:
         """Publish one batch; return how many rows were marked sent."""
-        rows = self.fetch_batch()
+        rows = unclaimed(self.fetch_batch())
         if not rows:
             return 0
         with metrics.RELAY_BATCH_SECONDS.labels(self.service).time():
@@ -130,59 +137,27 @@ class Relay:
     # -- hooks ------------------------------------------------------------------------------
     # The loop's two statements are plain SQL: the ORM would cost more than the database here.
     def fetch_batch(self) -> list[Row]:
-        with connections[self.alias].cursor() as cursor:
+        connection = connections[self.alias]
+        now = OutboxMessage._meta.get_field("claimed_until").get_db_prep_value(timezone.now(), connection)
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, topic, key, body, message_id, message_type FROM {OUTBOX} "
+                f"SELECT id, topic, key, body, message_id, message_type, "
+                f"CASE WHEN claimed_until > %s THEN 1 ELSE 0 END FROM {OUTBOX} "
                 "WHERE sent_at IS NULL ORDER BY id LIMIT %s",
-                [self.batch_size],
+                [now, self.batch_size],
             )
             # SQLite keeps UUIDs as bare hex: normalise the id for the record's header.
-            return [Row(*values[:4], str(uuid.UUID(str(values[4]))), values[5]) for values in cursor.fetchall()]
+            return [
+                Row(*values[:4], str(uuid.UUID(str(values[4]))), values[5], bool(values[6]))
+                for values in cursor.fetchall()
+            ]
 
     def produce(self, rows: list[Row]) -> list[Row]:
         """Produce ``rows``; return the leading run of rows the broker acknowledged."""
-        failed: dict[int, KafkaError] = {}
-        acked: set[int] = set()
-
-        def on_delivery(row_id: int):
-            def callback(error: KafkaError | None, _message: object) -> None:
-                (failed.__setitem__(row_id, error) if error else acked.add(row_id))
-
-            return callback
-
-        for row in rows:
-            headers = [("type", row.message_type), ("id", str(row.message_id)), ("correlation_id", row.key)]
-            while True:
-                try:
-                    self.producer.produce(
-                        row.topic, value=row.body, key=row.key, headers=headers, on_delivery=on_delivery(row.id)
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
-        remaining = self.producer.flush(30)
-        if remaining:
-            log.warning("relay %s: %d messages still in flight after 30 s", self.service, remaining)
-        for row_id, error in failed.items():
-            log.error("relay %s: outbox row %s not published: %s", self.service, row_id, error)
-        delivered = []
-        for row in rows:
-            if row.id not in acked:
-                break
-            delivered.append(row)
-        return delivered
+        return produce_rows(self.producer, rows, who=f"relay {self.service}")
 
     def mark_sent(self, rows: list[Row]) -> None:
-        connection = connections[self.alias]
-        ids = [row.id for row in rows]
-        now = OutboxMessage._meta.get_field("sent_at").get_db_prep_value(timezone.now(), connection)
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(f"UPDATE {OUTBOX} SET sent_at = %s WHERE id = ANY(%s)", [now, ids])
-            else:
-                cursor.execute(
-                    f"UPDATE {OUTBOX} SET sent_at = %s WHERE id IN ({', '.join(['%s'] * len(ids))})", [now, *ids]
-                )
+        mark_sent(self.alias, [row.id for row in rows])
 
     def prune(self) -> int:
         """Delete sent outbox rows past ``LOTUS_OUTBOX_RETENTION_HOURS`` and inbox records past
@@ -202,6 +177,67 @@ class Relay:
             pruned = self.prune()
             if pruned:
                 log.info("relay %s: pruned %d sent outbox and old inbox rows", self.service, pruned)
+
+
+def unclaimed(rows: list[Row]) -> list[Row]:
+    """The rows the relay may publish now: not claimed, and no earlier row of theirs held back
+    (a key's rows leave in the order they were written)."""
+    held: set[str] = set()
+    ready = []
+    for row in rows:
+        if row.claimed or row.key in held:
+            held.add(row.key)
+        else:
+            ready.append(row)
+    return ready
+
+
+def produce_rows(producer: Producer, rows: list[Row], *, who: str) -> list[Row]:
+    """Produce ``rows`` in order and wait for the broker; return the leading run of rows it
+    acknowledged (rows after a failed one are not acknowledged, even if they were stored)."""
+    failed: dict[int, KafkaError] = {}
+    acked: set[int] = set()
+
+    def on_delivery(row_id: int):
+        def callback(error: KafkaError | None, _message: object) -> None:
+            (failed.__setitem__(row_id, error) if error else acked.add(row_id))
+
+        return callback
+
+    for row in rows:
+        headers = [("type", row.message_type), ("id", str(row.message_id)), ("correlation_id", row.key)]
+        while True:
+            try:
+                producer.produce(
+                    row.topic, value=row.body, key=row.key, headers=headers, on_delivery=on_delivery(row.id)
+                )
+                break
+            except BufferError:
+                producer.poll(0.1)
+    remaining = producer.flush(30)
+    if remaining:
+        log.warning("%s: %d messages still in flight after 30 s", who, remaining)
+    for row_id, error in failed.items():
+        log.error("%s: outbox row %s not published: %s", who, row_id, error)
+    delivered = []
+    for row in rows:
+        if row.id not in acked:
+            break
+        delivered.append(row)
+    return delivered
+
+
+def mark_sent(alias: str, ids: list[int]) -> None:
+    """Mark the outbox rows ``ids`` of ``alias`` sent (one statement)."""
+    connection = connections[alias]
+    now = OutboxMessage._meta.get_field("sent_at").get_db_prep_value(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"UPDATE {OUTBOX} SET sent_at = %s WHERE id = ANY(%s)", [now, ids])
+        else:
+            cursor.execute(
+                f"UPDATE {OUTBOX} SET sent_at = %s WHERE id IN ({', '.join(['%s'] * len(ids))})", [now, *ids]
+            )
 
 
 # -- leases and wake-ups --------------------------------------------------------------------

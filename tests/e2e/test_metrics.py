@@ -49,9 +49,12 @@ def test_web_relay_and_consumer_metrics_after_a_saga(stack):
         value(consumer, r'lotus_consumer_messages_total\{outcome="applied",service="orders",type="PaymentTaken"\}') >= 1
     )
     assert value(consumer, r'lotus_outbox_backlog\{service="orders"\}') >= 0
+    # What the consumer wrote it published itself: at least ReserveStock and ReserveCourier.
+    assert value(consumer, r'lotus_consumer_published_total\{service="orders"\}') >= 2
 
     relay = scrape(port + 10 + orders)
-    assert value(relay, r'lotus_relay_published_total\{service="orders"\}') >= 3  # placed, charge, ...
+    # What the place request wrote the relay published: OrderPlaced and ChargeOrder.
+    assert value(relay, r'lotus_relay_published_total\{service="orders"\}') >= 2
     assert value(relay, r'lotus_outbox_oldest_unsent_age_seconds\{service="orders"\}') < 60
 
     web = scrape(port + orders)

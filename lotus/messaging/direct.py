@@ -1,0 +1,134 @@
+"""Publishing a consumer's outbox rows right after its batch commits, with the relay as fallback.
+
+Without it, every message a consumer's handlers publish waits for the relay: a ``NOTIFY``, a
+wake-up in another process, a read of the outbox, the produce, and a write to mark it sent.
+With it, the consumer that wrote the rows produces them itself as soon as its transaction
+has committed, and the relay only publishes what the consumer could not:
+
+1. at the end of the batch transaction, :meth:`DirectPublisher.claim` marks sent the rows of
+   the previous batch that the broker acknowledged, finds the keys that still have unsent
+   rows in the outbox (one statement for both), and sets ``claimed_until`` on the new rows
+   of every other key (``LOTUS_OUTBOX_CLAIM_SECONDS`` ahead). Rows of a key with unsent rows
+   stay unclaimed: the relay publishes them after the older ones;
+2. after the commit, :meth:`DirectPublisher.publish` produces the claimed rows in order and
+   waits for the acknowledgements; the acknowledged ones are marked sent by the next batch's
+   statement, or by :meth:`DirectPublisher.mark_sent` when the consumer is idle or stops.
+
+Nothing is lost: every row is committed to the outbox before anything is produced. If the
+consumer dies or the broker refuses a row, the claim lapses and the relay publishes the row
+(maybe a second time; consumers drop duplicates by message id). A key's messages keep their
+order: the relay holds back every row behind a claimed row of the same key, and a consumer
+claims no row of a key that has older unsent rows. That argument relies on the writers of a
+key serialising on a lock of their own, as the apps' aggregates do (the order row, the
+account, the stock item): a row inserted concurrently by another writer of the same key
+could otherwise go unseen by step 1.
+
+The inserts trigger no ``NOTIFY`` for claimed rows (migration ``messaging.0004``), so the
+relay stays asleep. ``LOTUS_CONSUMER_PUBLISHES=false`` turns all this off.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from confluent_kafka import Producer
+from django.conf import settings
+from django.db import connections, models
+from django.utils import timezone
+
+from lotus import metrics
+from lotus.messaging.kafka import make_producer
+from lotus.messaging.models import OutboxMessage
+from lotus.messaging.relay import OUTBOX, Row, mark_sent, produce_rows
+
+log = logging.getLogger(__name__)
+
+
+class DirectPublisher:
+    """Publishes the outbox rows of one consumer's batches (see the module docstring)."""
+
+    def __init__(self, service: str, alias: str, *, producer: Producer | None = None) -> None:
+        self.service = service
+        self.alias = alias
+        self._producer = producer
+        self.claim_seconds = settings.LOTUS_OUTBOX_CLAIM_SECONDS
+        self.acknowledged: list[int] = []  # published, not yet marked sent
+        self.marking: list[int] = []  # being marked sent by the open batch transaction
+        self.claimed: list[OutboxMessage] = []  # this batch's rows to publish after the commit
+        self.published = 0
+
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = make_producer()
+        return self._producer
+
+    def claim(self, rows: list[models.Model]) -> None:
+        """Inside the batch transaction, before its deferred ``rows`` are inserted."""
+        outbox = [row for row in rows if isinstance(row, OutboxMessage)]
+        if not outbox and not self.acknowledged:
+            return
+        waiting = self._mark_and_find_waiting_keys({row.key for row in outbox})
+        until = timezone.now() + timedelta(seconds=self.claim_seconds)
+        self.claimed = []
+        for row in outbox:
+            if row.key not in waiting:
+                row.claimed_until = until
+                self.claimed.append(row)
+
+    def publish(self) -> None:
+        """After the commit: produce the claimed rows and remember which were acknowledged."""
+        claimed, self.claimed, self.marking = self.claimed, [], []
+        if not claimed:
+            return
+        rows = [
+            Row(row.pk, row.topic, row.key, row.body, str(row.message_id), row.message_type, claimed=True)
+            for row in claimed
+        ]
+        delivered = produce_rows(self.producer, rows, who=f"consumer {self.service}")
+        if len(delivered) < len(rows):
+            log.warning(
+                "consumer %s: %d of %d rows not acknowledged; the relay publishes them when their claim lapses",
+                self.service, len(rows) - len(delivered), len(rows),
+            )  # fmt: skip
+        self.acknowledged += [row.id for row in delivered]
+        self.published += len(delivered)
+        metrics.CONSUMER_PUBLISHED.labels(self.service).inc(len(delivered))
+
+    def discard(self) -> None:
+        """The batch rolled back: its rows were never written, nor the previous ones marked."""
+        self.claimed = []
+        self.acknowledged, self.marking = self.marking + self.acknowledged, []
+
+    def mark_sent(self) -> None:
+        """Mark the acknowledged rows sent now (an idle or stopping consumer)."""
+        if self.acknowledged:
+            mark_sent(self.alias, self.acknowledged)
+            self.acknowledged = []
+
+    def _mark_and_find_waiting_keys(self, keys: set[str]) -> set[str]:
+        connection = connections[self.alias]
+        now = OutboxMessage._meta.get_field("sent_at").get_db_prep_value(timezone.now(), connection)
+        sent = self.marking = self.acknowledged
+        self.acknowledged = []
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # The SELECT sees the table as it was before the UPDATE: leave out the rows it marks.
+                cursor.execute(
+                    f"WITH marked AS (UPDATE {OUTBOX} SET sent_at = %s WHERE id = ANY(%s::bigint[])) "
+                    f"SELECT DISTINCT key FROM {OUTBOX} "
+                    "WHERE sent_at IS NULL AND key = ANY(%s::text[]) AND NOT id = ANY(%s::bigint[])",
+                    [now, sent, list(keys), sent],
+                )
+            else:
+                if sent:
+                    mark_sent(self.alias, sent)
+                if not keys:
+                    return set()
+                cursor.execute(
+                    f"SELECT DISTINCT key FROM {OUTBOX} WHERE sent_at IS NULL "
+                    f"AND key IN ({', '.join(['%s'] * len(keys))})",
+                    list(keys),
+                )
+            return {key for (key,) in cursor.fetchall()}
