@@ -198,16 +198,24 @@ class Sampler:
         for group, rss in groups.items():
             self.peak_rss[group] = max(self.peak_rss.get(group, 0), rss)
 
-    def outbox_backlog(self) -> int:
-        return sum(
-            self.stack.sql(service, "SELECT count(*) FROM messaging_outboxmessage WHERE sent_at IS NULL")[0][0]
-            for service in SERVICES
-        )
+    def outbox_backlog(self, connections: dict[str, psycopg.Connection]) -> int:
+        backlog = 0
+        for service in SERVICES:
+            if service not in connections:  # one connection each: a new one per sample costs PostgreSQL a fork
+                connections[service] = psycopg.connect(self.stack.db(service), autocommit=True)
+            query = "SELECT count(*) FROM messaging_outboxmessage WHERE sent_at IS NULL"
+            backlog += connections[service].execute(query).fetchone()[0]
+        return backlog
 
     def run(self, stop: threading.Event, started: float) -> None:
-        while not stop.wait(0.5):
-            self.backlog.append((time.time() - started, self.outbox_backlog()))
-            self.snapshot({})
+        connections: dict[str, psycopg.Connection] = {}
+        try:
+            while not stop.wait(0.5):
+                self.backlog.append((time.time() - started, self.outbox_backlog(connections)))
+                self.snapshot({})
+        finally:
+            for connection in connections.values():
+                connection.close()
 
 
 # -- the ceiling ---------------------------------------------------------------------------------
@@ -267,6 +275,22 @@ def kafka_round_trip_ms(samples: int = 200) -> list[float]:
             times.append((time.perf_counter() - began) * 1000)
     consumer.close()
     return times
+
+
+def drop_topics(namespace: str) -> None:
+    """Delete the run's topics (each run has a namespace of its own): a broker left with
+    thousands of old topics starts and runs slower."""
+    from confluent_kafka.admin import AdminClient
+
+    if not namespace:
+        return
+    admin = AdminClient({"bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")})
+    topics = [name for name in admin.list_topics(timeout=10).topics if name.startswith(f"{namespace}.")]
+    for topic, future in (admin.delete_topics(topics, operation_timeout=30) if topics else {}).items():
+        try:
+            future.result()
+        except Exception as exc:  # noqa: BLE001 -- leftover topics are untidy, not a failed run
+            say(f"could not delete topic {topic}: {exc}")
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -493,6 +517,7 @@ def main() -> int:
         problems = check_books(stack)
     finally:
         stack.stop()
+        drop_topics(stack.values.get("LOTUS_KAFKA_NAMESPACE", ""))
 
     completions = [float(done) for _, done in rows]
     latencies = [(float(done), (float(done) - float(placed)) * 1000) for placed, done in rows]

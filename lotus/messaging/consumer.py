@@ -177,6 +177,8 @@ class Consumer:
         topics = self.topics()
         self.kafka.subscribe(topics)
         log.info("consumer %s: subscribed to %s", self.service, ", ".join(topics))
+        if self.publisher:
+            self.publisher.connect()
         try:
             while not self.stop.is_set():
                 self.poll_once()

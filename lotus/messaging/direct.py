@@ -64,6 +64,10 @@ class DirectPublisher:
             self._producer = make_producer()
         return self._producer
 
+    def connect(self) -> None:
+        """Create the producer now, so the first batch does not wait for its connection."""
+        self.producer.list_topics(timeout=10)
+
     def claim(self, rows: list[models.Model]) -> None:
         """Inside the batch transaction, before its deferred ``rows`` are inserted."""
         outbox = [row for row in rows if isinstance(row, OutboxMessage)]
