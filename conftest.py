@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def kafka_namespace() -> str:
-    """Create this session's topics under a fresh namespace and return the namespace."""
+def kafka_namespace() -> Iterator[str]:
+    """Create this session's topics under a fresh namespace, return the namespace, and delete
+    the topics when the session ends."""
+    from lotus.messaging.kafka import drop_topics
     from lotus.testing import kafka_namespace_for_session
 
-    return kafka_namespace_for_session()
+    namespace = kafka_namespace_for_session()
+    yield namespace
+    drop_topics()
 
 
 @pytest.fixture

@@ -277,22 +277,6 @@ def kafka_round_trip_ms(samples: int = 200) -> list[float]:
     return times
 
 
-def drop_topics(namespace: str) -> None:
-    """Delete the run's topics (each run has a namespace of its own): a broker left with
-    thousands of old topics starts and runs slower."""
-    from confluent_kafka.admin import AdminClient
-
-    if not namespace:
-        return
-    admin = AdminClient({"bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")})
-    topics = [name for name in admin.list_topics(timeout=10).topics if name.startswith(f"{namespace}.")]
-    for topic, future in (admin.delete_topics(topics, operation_timeout=30) if topics else {}).items():
-        try:
-            future.result()
-        except Exception as exc:  # noqa: BLE001 -- leftover topics are untidy, not a failed run
-            say(f"could not delete topic {topic}: {exc}")
-
-
 # -- the run -------------------------------------------------------------------------------------
 def make_customer(stack: Stack, money: int) -> requests.Session:
     session = requests.Session()
@@ -516,8 +500,7 @@ def main() -> int:
         )
         problems = check_books(stack)
     finally:
-        stack.stop()
-        drop_topics(stack.values.get("LOTUS_KAFKA_NAMESPACE", ""))
+        stack.stop()  # and deletes the run's topics
 
     completions = [float(done) for _, done in rows]
     latencies = [(float(done), (float(done) - float(placed)) * 1000) for placed, done in rows]

@@ -141,6 +141,12 @@ stop_stack() {
   fi
   rm -f "$pid_file"
   echo "lotus: stack $name stopped" >&2
+  # Each start makes a namespace of its own: delete its topics, or the broker piles them up.
+  if [ -f "$env_file" ]; then
+    # shellcheck disable=SC1090
+    (source "$env_file" && python manage.py kafka_topics --drop >&2) ||
+      echo "lotus: could not delete the topics of stack $name" >&2
+  fi
 }
 
 case "$action" in

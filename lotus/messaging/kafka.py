@@ -104,6 +104,20 @@ def ensure_topics(
     return sorted(created)
 
 
+def drop_topics(timeout: float = 30.0) -> list[str]:
+    """Delete every topic of this process's ``LOTUS_KAFKA_NAMESPACE`` and return their names:
+    what a test session or a throwaway stack leaves behind. Without a namespace it refuses, so
+    a deployment's own topics cannot go by mistake."""
+    namespace = settings.LOTUS_KAFKA_NAMESPACE
+    if not namespace:
+        raise ValueError("drop_topics deletes a namespace's topics; LOTUS_KAFKA_NAMESPACE is not set")
+    admin = make_admin()
+    names = sorted(name for name in admin.list_topics(timeout=timeout).topics if name.startswith(f"{namespace}."))
+    for future in (admin.delete_topics(names, operation_timeout=timeout) if names else {}).values():
+        future.result()
+    return names
+
+
 def ping(timeout: float = 3.0) -> None:
     """Raise unless the broker answers a metadata request within ``timeout`` seconds."""
     make_admin().list_topics(timeout=timeout)

@@ -23,7 +23,7 @@ from django.db import connections, transaction
 
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.consumer import Consumer
-from lotus.messaging.kafka import all_topics, ensure_topics
+from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics
 from lotus.messaging.models import OutboxMessage
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import Handlers
@@ -45,6 +45,12 @@ class Command(BaseCommand):
     def handle(self, *args, messages, backlog, **options):
         settings.LOTUS_KAFKA_NAMESPACE = f"bench{uuid.uuid4().hex[:8]}"
         ensure_topics(all_topics())
+        try:
+            self.measure(messages, backlog)
+        finally:
+            drop_topics()
+
+    def measure(self, messages: int, backlog: int) -> None:
         vendor = connections["billing"].vendor
         self.stdout.write(f"bench: {vendor} databases, Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS}")
         latencies = self.hop_latency(messages)
