@@ -17,7 +17,7 @@ from django.utils import timezone
 from billing.models import Account, Charge, LedgerEntry
 from lotus.contracts import Message
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
-from lotus.db import insert_unless_present, locked, update
+from lotus.db import insert_unless_present, locked, select, update
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
@@ -60,7 +60,7 @@ def charge_order(
     """
     with unit_of_work("billing"):
         account = _locked_account(customer_id)
-        waiting = list(account.charges.filter(status=Charge.Status.WAITING).values_list("amount", flat=True))
+        waiting = select(Charge, using=ALIAS, account_id=account.pk, status=Charge.Status.WAITING)
         pays_now = not waiting and account.can_pay(amount)
         charge = Charge(
             order_id=order_id,
@@ -77,7 +77,9 @@ def charge_order(
             update(account, ["balance"], using=ALIAS)
             _publish(PaymentTaken(order_id=order_id, customer_id=customer_id, amount=amount), order_id, causation_id)
         else:
-            shortfall = max(amount + sum(waiting, Decimal("0")) - account.balance, Decimal("0.01"))
+            shortfall = max(
+                amount + sum((charge.amount for charge in waiting), Decimal("0")) - account.balance, Decimal("0.01")
+            )
             _publish(
                 PaymentFailed(order_id=order_id, customer_id=customer_id, amount=amount, shortfall=shortfall),
                 order_id,

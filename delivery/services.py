@@ -19,7 +19,7 @@ from django.utils import timezone
 from delivery.models import HOUR, Courier, DeliveryRequest, SlotBooking, start_of_hour
 from lotus.contracts import Message
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
-from lotus.db import insert_unless_present, update
+from lotus.db import insert_unless_present, select, update
 from lotus.errors import Conflict, NotFound
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
@@ -116,7 +116,9 @@ def courier_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = Non
 def _book(*, preferred: datetime | None) -> SlotBooking | None:
     """Take one place in the earliest slot with a free courier, from ``preferred`` (or the next
     full hour) up to the horizon; ``None`` when every slot in that window is full."""
-    capacities = dict(Courier.objects.filter(capacity_per_slot__gt=0).values_list("id", "capacity_per_slot"))
+    capacities = {
+        courier.id: courier.capacity_per_slot for courier in select(Courier, using=ALIAS, capacity_per_slot__gt=0)
+    }
     if not capacities:
         return None
     start = preferred or start_of_hour(timezone.now()) + HOUR
@@ -170,8 +172,8 @@ def _book_in(slot: datetime, capacities: dict[int, int]) -> SlotBooking | None:
 
 
 def _locked_slot_rows(slot: datetime, capacities: dict[int, int]) -> list[SlotBooking]:
-    return list(
-        SlotBooking.objects.select_for_update().filter(slot=slot, courier_id__in=capacities).order_by("courier_id")
+    return select(
+        SlotBooking, using=ALIAS, for_update=True, order_by=("courier_id",), slot=slot, courier_id__in=list(capacities)
     )
 
 

@@ -7,9 +7,10 @@ insert instead of fifty. Deferred rows get their primary keys only then, and que
 the block do not see them: defer only rows nothing reads back in the same transaction
 (outbox rows, history records, ledger entries).
 
-:func:`get` reads one row, :func:`locked` reads it ``FOR UPDATE`` and :func:`update` writes
-some fields of an instance back: the same as ``filter(...).first()``,
-``select_for_update().filter(...).first()`` and ``save(update_fields=...)``, in plain SQL
+:func:`get` reads one row, :func:`locked` reads it ``FOR UPDATE``, :func:`select` and
+:func:`exists` read by a few simple conditions, and :func:`update` writes some fields of an
+instance back: the same as ``filter(...).first()``, ``select_for_update().filter(...).first()``,
+``filter(...)``, ``filter(...).exists()`` and ``save(update_fields=...)``, in plain SQL
 for paths that run for every message or request. Like ``bulk_create`` and ``update()``, they
 call no ``save()`` method and send no model signals: use them for models that rely on neither.
 
@@ -28,6 +29,7 @@ from typing import TypeVar
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.options import Options
 
 M = TypeVar("M", bound=models.Model)
 
@@ -119,34 +121,80 @@ def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str =
 
 def get(model: type[M], *, using: str, **equal: object) -> M | None:
     """The row of ``model`` whose fields equal ``equal`` (a unique match), or None."""
-    return _select_one(model, using, equal, for_update=False)
+    found = _select(model, using, equal, for_update=False)
+    return found[0] if found else None
 
 
 def locked(model: type[M], *, using: str, **equal: object) -> M | None:
     """Like :func:`get`, and the row stays locked ``FOR UPDATE`` until the transaction ends."""
-    return _select_one(model, using, equal, for_update=True)
+    found = _select(model, using, equal, for_update=True)
+    return found[0] if found else None
 
 
-def _select_one(model: type[M], using: str, equal: dict[str, object], *, for_update: bool) -> M | None:
+def select(
+    model: type[M], *, using: str, for_update: bool = False, order_by: tuple[str, ...] = (), **conditions: object
+) -> list[M]:
+    """The rows of ``model`` that match every condition, as instances: ``field=value``,
+    ``field__gt=value`` or ``field__in=values`` (the lookups the hot paths need)."""
+    return _select(model, using, conditions, for_update=for_update, order_by=order_by)
+
+
+def exists(model: type[models.Model], *, using: str, **conditions: object) -> bool:
+    """Whether a row of ``model`` matches every condition (as in :func:`select`)."""
+    connection = connections[using]
+    where, params = _where(model._meta, conditions, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {where} LIMIT 1", params)
+        return cursor.fetchone() is not None
+
+
+LOOKUPS = {"": "=", "exact": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _where(meta: Options, conditions: dict[str, object], connection: BaseDatabaseWrapper) -> tuple[str, list]:
+    parts: list[str] = []
+    params: list[object] = []
+    for key, value in conditions.items():
+        name, _, lookup = key.partition("__")
+        field = meta.get_field(name)
+        column = connection.ops.quote_name(field.column)
+        if lookup == "in":
+            values = [field.get_db_prep_value(item, connection) for item in value]
+            parts.append(f"{column} IN ({', '.join(['%s'] * len(values))})" if values else "1 = 0")
+            params += values
+        elif lookup in LOOKUPS:
+            parts.append(f"{column} {LOOKUPS[lookup]} %s")
+            params.append(field.get_db_prep_value(value, connection))
+        else:
+            raise ValueError(f"lotus.db does not support the lookup {key!r}")
+    return " AND ".join(parts) or "1 = 1", params
+
+
+def _select(
+    model: type[M], using: str, conditions: dict[str, object], *, for_update: bool, order_by: tuple[str, ...] = ()
+) -> list[M]:
     meta = model._meta
     connection = connections[using]
     quote = connection.ops.quote_name
     fields = meta.concrete_fields
-    where = [meta.get_field(name) for name in equal]
-    values = [field.get_db_prep_value(equal[field.name], connection) for field in where]
+    where, params = _where(meta, conditions, connection)
+    order = f" ORDER BY {', '.join(quote(meta.get_field(name).column) for name in order_by)}" if order_by else ""
     lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {', '.join(quote(field.column) for field in fields)} FROM {quote(meta.db_table)} "
-            f"WHERE {' AND '.join(f'{quote(field.column)} = %s' for field in where)}{lock}",
-            values,
+            f"WHERE {where}{order}{lock}",
+            params,
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
+        rows = cursor.fetchall()
     columns = [field.get_col(meta.db_table) for field in fields]
-    converted = [_from_db(column, value, connection) for column, value in zip(columns, row, strict=True)]
-    return model.from_db(using, [field.attname for field in fields], converted)
+    attnames = [field.attname for field in fields]
+    return [
+        model.from_db(
+            using, attnames, [_from_db(column, value, connection) for column, value in zip(columns, row, strict=True)]
+        )
+        for row in rows
+    ]
 
 
 def update(instance: models.Model, fields: list[str], *, using: str) -> None:

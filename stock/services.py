@@ -14,7 +14,7 @@ import uuid
 from django.db import IntegrityError, transaction
 
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
-from lotus.db import insert_unless_present, locked, update
+from lotus.db import exists, insert_unless_present, locked, update
 from lotus.errors import LotusError, NotFound
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
@@ -37,7 +37,7 @@ def stock_reserve(
         raise LotusError(f"quantity must be positive, not {quantity}.")
     with unit_of_work("stock"):
         item = _locked_item(product_id, create=True)
-        queue_ahead = Reservation.objects.filter(product_id=product_id, status=Reservation.Status.WAITING).exists()
+        queue_ahead = exists(Reservation, using=ALIAS, product_id=product_id, status=Reservation.Status.WAITING)
         served_now = not queue_ahead and item.can_reserve(quantity)
         status = Reservation.Status.RESERVED if served_now else Reservation.Status.WAITING
         reservation = Reservation(order_id=order_id, product_id=product_id, quantity=quantity, status=status)

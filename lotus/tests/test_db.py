@@ -105,3 +105,45 @@ def test_get_reads_one_row_without_a_lock():
         assert get(InboxMessage, using="stock", message_id=message_id, topic="other") is None
     assert row.message_type == "Ping"
     assert "FOR UPDATE" not in queries.captured_queries[0]["sql"]
+
+
+def outbox_rows(key: str, count: int, *, using: str = "delivery") -> list[OutboxMessage]:
+    rows = [
+        OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic=f"t{n % 2}", key=key, body=str(n))
+        for n in range(count)
+    ]
+    return OutboxMessage.objects.using(using).bulk_create(rows)
+
+
+def test_select_returns_the_rows_the_orm_would_as_instances_in_the_order_asked():
+    from lotus.db import select
+
+    rows = outbox_rows("select", 5)
+    found = select(OutboxMessage, using="delivery", order_by=("id",), key="select", topic="t0", id__gt=rows[0].pk)
+    expected = OutboxMessage.objects.using("delivery").filter(key="select", topic="t0", id__gt=rows[0].pk)
+    assert [row.pk for row in found] == [row.pk for row in expected.order_by("id")] == [rows[2].pk, rows[4].pk]
+    assert all(isinstance(row, OutboxMessage) and row._state.db == "delivery" for row in found)
+    assert [row.message_id for row in found] == [rows[2].message_id, rows[4].message_id]
+    assert found[0].created_at == rows[2].created_at, "converted as the ORM does (an aware datetime)"
+
+
+def test_select_by_membership_and_for_update():
+    from lotus.db import select
+
+    rows = outbox_rows("member", 3)
+    wanted = [rows[0].pk, rows[2].pk]
+    with transaction.atomic(using="delivery"), CaptureQueriesContext(connections["delivery"]) as queries:
+        found = select(OutboxMessage, using="delivery", for_update=True, order_by=("id",), id__in=wanted)
+    assert [row.pk for row in found] == wanted
+    assert queries.captured_queries[-1]["sql"].endswith("FOR UPDATE")
+    assert select(OutboxMessage, using="delivery", id__in=[]) == []
+
+
+def test_exists_and_unsupported_lookups():
+    from lotus.db import exists, select
+
+    outbox_rows("exists", 1)
+    assert exists(OutboxMessage, using="delivery", key="exists", topic="t0")
+    assert not exists(OutboxMessage, using="delivery", key="exists", topic="t1")
+    with pytest.raises(ValueError, match="key__startswith"):
+        select(OutboxMessage, using="delivery", key__startswith="ex")
