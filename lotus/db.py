@@ -3,8 +3,7 @@
 :func:`insert` writes new rows at once, or, inside :func:`deferred_inserts` (a consumer's
 batch transaction), collects them and writes each model's rows with one ``INSERT`` when the
 block ends, in the order they were given: a batch of fifty messages then costs one outbox
-insert instead of fifty, and on PostgreSQL all those inserts travel in one round trip (a
-pipeline). Deferred rows get their primary keys only then, and queries inside
+insert instead of fifty. Deferred rows get their primary keys only then, and queries inside
 the block do not see them: defer only rows nothing reads back in the same transaction
 (outbox rows, history records, ledger entries).
 
@@ -30,7 +29,6 @@ from typing import TypeVar
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.backends.utils import CursorWrapper
 from django.db.models.options import Options
 
 M = TypeVar("M", bound=models.Model)
@@ -60,7 +58,8 @@ def deferred_inserts(using: str) -> Iterator[list[models.Model]]:
         by_model: dict[type[models.Model], list[models.Model]] = {}
         for row in rows:
             by_model.setdefault(type(row), []).append(row)
-        _insert_pipelined(list(by_model.values()), using=using)
+        for instances in by_model.values():
+            _insert_all(instances, using=using)
     finally:
         _deferred.rows = None
 
@@ -93,55 +92,31 @@ def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str =
     primary keys and return how many rows were inserted."""
     if on_conflict and len(instances) != 1:
         raise ValueError("a conflict clause needs a single row: which rows were skipped is not returned")
-    return sum(_receive(*_send(chunk, using, on_conflict), using) for chunk in _chunks(instances))
-
-
-def _insert_pipelined(groups: list[list[models.Model]], *, using: str) -> None:
-    """Insert several models' rows, each group with its own statements, in one round trip to
-    PostgreSQL when it can (a pipeline: every statement is sent before the first answer is read)."""
-    connection = connections[using]
-    chunks = [chunk for instances in groups for chunk in _chunks(instances)]
-    if connection.vendor != "postgresql" or len(chunks) < 2:
-        for chunk in chunks:
-            _receive(*_send(chunk, using), using)
-        return
-    connection.ensure_connection()
-    with connection.connection.pipeline():
-        sent = [_send(chunk, using) for chunk in chunks]
-        for cursor, chunk in sent:
-            _receive(cursor, chunk, using)
-
-
-def _chunks(instances: list[models.Model]) -> list[list[models.Model]]:
-    return [instances[start : start + CHUNK] for start in range(0, len(instances), CHUNK)]
-
-
-def _send(chunk: list[models.Model], using: str, on_conflict: str = "") -> tuple[CursorWrapper, list[models.Model]]:
-    meta = chunk[0]._meta
+    meta = instances[0]._meta
     connection = connections[using]
     quote = connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.db_returning]  # the database fills those
+    columns = ", ".join(quote(field.column) for field in fields)
     placeholders = f"({', '.join(['%s'] * len(fields))})"
-    values = [field.get_db_prep_save(field.pre_save(row, add=True), connection) for row in chunk for field in fields]
-    cursor = connection.cursor()
-    cursor.execute(
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES {', '.join([placeholders] * len(chunk))} {on_conflict} RETURNING {quote(meta.pk.column)}",
-        values,
-    )
-    return cursor, chunk
-
-
-def _receive(cursor: CursorWrapper, chunk: list[models.Model], using: str) -> int:
-    """Read the keys an insert returned into its rows; return how many rows it inserted."""
-    meta = chunk[0]._meta
-    with cursor:
-        keys = [meta.pk.to_python(key) for (key,) in cursor.fetchall()]
-    chunk = chunk[: len(keys)]  # a single row skipped by its conflict clause
-    for row, key in zip(chunk, keys, strict=True):
-        row.pk = key
-        row._state.adding, row._state.db = False, using
-    return len(keys)
+    inserted = 0
+    for start in range(0, len(instances), CHUNK):
+        chunk = instances[start : start + CHUNK]
+        values = [
+            field.get_db_prep_save(field.pre_save(row, add=True), connection) for row in chunk for field in fields
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([placeholders] * len(chunk))} "
+                f"{on_conflict} RETURNING {quote(meta.pk.column)}",
+                values,
+            )
+            keys = [meta.pk.to_python(key) for (key,) in cursor.fetchall()]
+        chunk = chunk[: len(keys)]  # a single row skipped by its conflict clause
+        for row, key in zip(chunk, keys, strict=True):
+            row.pk = key
+            row._state.adding, row._state.db = False, using
+        inserted += len(keys)
+    return inserted
 
 
 def get(model: type[M], *, using: str, **equal: object) -> M | None:

@@ -147,31 +147,3 @@ def test_exists_and_unsupported_lookups():
     assert not exists(OutboxMessage, using="delivery", key="exists", topic="t1")
     with pytest.raises(ValueError, match="key__startswith"):
         select(OutboxMessage, using="delivery", key__startswith="ex")
-
-
-def test_deferred_inserts_of_several_models_are_written_together_and_fail_together():
-    from django.db import IntegrityError
-
-    from lotus.db import deferred_inserts, insert
-
-    taken = uuid.uuid4()
-    InboxMessage.objects.using("stock").create(message_id=taken, message_type="Ping")
-    fine = OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="pipelined", body="{}")
-
-    def write_both() -> None:
-        with transaction.atomic(using="stock"), deferred_inserts("stock"):
-            insert([fine], using="stock")
-            insert([inbox(taken)], using="stock")  # the second statement of the pipeline fails
-
-    with pytest.raises(IntegrityError):
-        write_both()
-    assert not OutboxMessage.objects.using("stock").filter(key="pipelined").exists()
-
-    rows = [OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="pipelined", body="{}")]
-    fresh = inbox(uuid.uuid4())
-    with transaction.atomic(using="stock"), deferred_inserts("stock"):
-        insert(rows, using="stock")
-        insert([fresh], using="stock")
-    assert rows[0].pk is not None
-    assert OutboxMessage.objects.using("stock").get(pk=rows[0].pk).key == "pipelined"
-    assert InboxMessage.objects.using("stock").filter(message_id=fresh.message_id).exists()
