@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from django.conf import settings
 from django.db import connections, models
 from django.utils import timezone
@@ -64,9 +64,13 @@ class DirectPublisher:
             self._producer = make_producer()
         return self._producer
 
-    def connect(self) -> None:
-        """Create the producer now, so the first batch does not wait for its connection."""
-        self.producer.list_topics(timeout=10)
+    def connect(self, timeout: float = 10.0) -> None:
+        """Create the producer now, so the first batch does not wait for its connection. A
+        broker that is not there yet is not fatal: the producer keeps trying by itself."""
+        try:
+            self.producer.list_topics(timeout=timeout)
+        except KafkaException as exc:
+            log.warning("consumer %s: the producer has no broker yet (%s); carrying on", self.service, exc)
 
     def claim(self, rows: list[models.Model]) -> None:
         """Inside the batch transaction, before its deferred ``rows`` are inserted."""

@@ -185,3 +185,12 @@ def test_unclaimed_keeps_each_keys_order():
 
     rows = [row(1, "a"), row(2, "b", claimed=True), row(3, "a"), row(4, "b"), row(5, "c")]
     assert [found.id for found in unclaimed(rows)] == [1, 3, 5]
+
+
+def test_a_consumer_starts_even_when_its_producer_finds_no_broker(caplog):
+    from lotus.messaging.direct import DirectPublisher
+    from lotus.messaging.kafka import make_producer
+
+    publisher = DirectPublisher("billing", "billing", producer=make_producer(**{"bootstrap.servers": "127.0.0.1:1"}))
+    publisher.connect(timeout=0.5)
+    assert "no broker yet" in caplog.text
