@@ -64,12 +64,16 @@ def deferred_inserts(using: str) -> Iterator[list[models.Model]]:
         _deferred.rows = None
 
 
+def deferring(using: str) -> bool:
+    """Whether :func:`insert` on ``using`` collects rows for a :func:`deferred_inserts` block."""
+    return getattr(_deferred, "rows", None) is not None and _deferred.using == using
+
+
 def insert(rows: list[models.Model], *, using: str) -> None:
     """Insert ``rows`` (new model instances) now, or when the enclosing
     :func:`deferred_inserts` block on ``using`` ends."""
-    pending = getattr(_deferred, "rows", None)
-    if pending is not None and _deferred.using == using:
-        pending.extend(rows)
+    if deferring(using):
+        _deferred.rows.extend(rows)
     elif rows:
         _insert_all(rows, using=using)
 

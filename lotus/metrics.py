@@ -26,6 +26,9 @@ from lotus.topology import alias_for
 log = logging.getLogger(__name__)
 
 RELAY_PUBLISHED = Counter("lotus_relay_published", "Outbox rows published and acknowledged", ["service"])
+REQUEST_PUBLISHED = Counter(
+    "lotus_request_published", "Outbox rows a web request published itself after its commit", ["service"]
+)
 CONSUMER_PUBLISHED = Counter(
     "lotus_consumer_published", "Outbox rows a consumer published itself after its commit", ["service"]
 )

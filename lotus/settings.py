@@ -167,6 +167,10 @@ LOTUS_CONSUMER_COMMIT_INTERVAL_MS = env.int("LOTUS_CONSUMER_COMMIT_INTERVAL_MS",
 # takes over whatever they could not publish once the claim lapses); off: the relay does all.
 LOTUS_CONSUMER_PUBLISHES = env.bool("LOTUS_CONSUMER_PUBLISHES", default=True)
 LOTUS_OUTBOX_CLAIM_SECONDS = env.float("LOTUS_OUTBOX_CLAIM_SECONDS", default=10.0)
+# A request that starts a saga publishes its first messages itself right after its commit
+# (waiting at most LOTUS_WEB_PUBLISH_WAIT_SECONDS for the broker); off: the relay does.
+LOTUS_WEB_PUBLISHES = env.bool("LOTUS_WEB_PUBLISHES", default=True)
+LOTUS_WEB_PUBLISH_WAIT_SECONDS = env.float("LOTUS_WEB_PUBLISH_WAIT_SECONDS", default=1.0)
 
 #: How long an Idempotency-Key is remembered (lotus.idempotency).
 LOTUS_IDEMPOTENCY_TTL_HOURS = env.float("LOTUS_IDEMPOTENCY_TTL_HOURS", default=24)

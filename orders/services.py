@@ -66,6 +66,7 @@ def order_place(*, customer_id: int, product_id: int, delivery_slot: datetime | 
             ],
             service="orders",
             correlation_id=order.id,
+            fresh_key=True,
         )
     return order
 

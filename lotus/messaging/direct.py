@@ -25,16 +25,25 @@ could otherwise go unseen by step 1.
 
 The inserts trigger no ``NOTIFY`` for claimed rows (migration ``messaging.0004``), so the
 relay stays asleep. ``LOTUS_CONSUMER_PUBLISHES=false`` turns all this off.
+
+A web request that starts a saga does the same with :func:`publish_after_commit`: its rows
+have a key made in its own transaction (the new order's id), so they need no check; they are
+claimed, and once the transaction commits the request produces them with the process's shared
+producer, waits up to ``LOTUS_WEB_PUBLISH_WAIT_SECONDS`` for the broker and marks them sent.
+Whatever is not acknowledged by then goes out through the relay when its claim lapses.
+``LOTUS_WEB_PUBLISHES=false`` leaves those rows to the relay.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from datetime import timedelta
 
 from confluent_kafka import KafkaException, Producer
 from django.conf import settings
-from django.db import connections, models
+from django.db import connections, models, transaction
 from django.utils import timezone
 
 from lotus import metrics
@@ -43,6 +52,39 @@ from lotus.messaging.models import OutboxMessage
 from lotus.messaging.relay import OUTBOX, Row, mark_sent, produce_rows
 
 log = logging.getLogger(__name__)
+
+_shared_producer: Producer | None = None
+_shared_producer_lock = threading.Lock()
+
+
+def shared_producer() -> Producer:
+    """The process's producer for web requests (thread-safe; made on first use, after a fork)."""
+    global _shared_producer
+    with _shared_producer_lock:
+        if _shared_producer is None:
+            _shared_producer = make_producer(**{"linger.ms": 0})
+        return _shared_producer
+
+
+def publish_after_commit(alias: str, rows: list[OutboxMessage], *, service: str) -> None:
+    """Claim ``rows`` (not inserted yet; their key must be new in this transaction) and publish
+    them once the transaction on ``alias`` commits (see the module docstring)."""
+    until = timezone.now() + timedelta(seconds=settings.LOTUS_OUTBOX_CLAIM_SECONDS)
+    for row in rows:
+        row.claimed_until = until
+    transaction.on_commit(functools.partial(_publish_committed, alias, rows, service), using=alias, robust=True)
+
+
+def _publish_committed(alias: str, rows: list[OutboxMessage], service: str) -> None:
+    delivered = produce_rows(
+        shared_producer(),
+        [Row(row.pk, row.topic, row.key, row.body, str(row.message_id), row.message_type, True) for row in rows],
+        who=f"web {service}",
+        timeout=settings.LOTUS_WEB_PUBLISH_WAIT_SECONDS,
+    )
+    if delivered:
+        mark_sent(alias, [row.id for row in delivered])
+        metrics.REQUEST_PUBLISHED.labels(service).inc(len(delivered))
 
 
 class DirectPublisher:

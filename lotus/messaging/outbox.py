@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 
 from lotus.contracts import Envelope, Message
-from lotus.db import insert
+from lotus.db import deferring, insert
 from lotus.messaging.models import OutboxMessage
 from lotus.topology import alias_for
 
@@ -52,28 +52,41 @@ def publish(
 
 
 def publish_all(
-    messages: list[Message], *, service: str, correlation_id: str | uuid.UUID, causation_id: uuid.UUID | None = None
+    messages: list[Message],
+    *,
+    service: str,
+    correlation_id: str | uuid.UUID,
+    causation_id: uuid.UUID | None = None,
+    fresh_key: bool = False,
 ) -> list[Envelope]:
-    """Queue several messages in order with one statement (a transition's event and command)."""
+    """Queue several messages in order with one statement (a transition's event and command).
+
+    ``fresh_key`` says the correlation id was made in this very transaction (a new order), so
+    no older outbox row can share its key: outside a consumer's batch, this process then
+    publishes the rows itself right after the commit (``LOTUS_WEB_PUBLISHES``), and the relay
+    only if that fails (:func:`lotus.messaging.direct.publish_after_commit`).
+    """
     alias = alias_for(service)
     _require_transaction(alias)
     envelopes = [
         Envelope.wrap(message, source=service, correlation_id=str(correlation_id), causation_id=causation_id)
         for message in messages
     ]
-    insert(
-        [
-            OutboxMessage(
-                message_id=envelope.id,
-                message_type=envelope.type,
-                topic=physical_topic(message.topic),
-                key=envelope.correlation_id,
-                body=envelope.to_json(),
-            )
-            for envelope, message in zip(envelopes, messages, strict=True)
-        ],
-        using=alias,
-    )
+    rows = [
+        OutboxMessage(
+            message_id=envelope.id,
+            message_type=envelope.type,
+            topic=physical_topic(message.topic),
+            key=envelope.correlation_id,
+            body=envelope.to_json(),
+        )
+        for envelope, message in zip(envelopes, messages, strict=True)
+    ]
+    if fresh_key and settings.LOTUS_WEB_PUBLISHES and not deferring(alias):
+        from lotus.messaging.direct import publish_after_commit  # the relay imports this module
+
+        publish_after_commit(alias, rows, service=service)
+    insert(rows, using=alias)
     return envelopes
 
 

@@ -192,7 +192,7 @@ def unclaimed(rows: list[Row]) -> list[Row]:
     return ready
 
 
-def produce_rows(producer: Producer, rows: list[Row], *, who: str) -> list[Row]:
+def produce_rows(producer: Producer, rows: list[Row], *, who: str, timeout: float = 30.0) -> list[Row]:
     """Produce ``rows`` in order and wait for the broker; return the leading run of rows it
     acknowledged (rows after a failed one are not acknowledged, even if they were stored)."""
     failed: dict[int, KafkaError] = {}
@@ -214,9 +214,9 @@ def produce_rows(producer: Producer, rows: list[Row], *, who: str) -> list[Row]:
                 break
             except BufferError:
                 producer.poll(0.1)
-    remaining = producer.flush(30)
+    remaining = producer.flush(timeout)
     if remaining:
-        log.warning("%s: %d messages still in flight after 30 s", who, remaining)
+        log.warning("%s: %d messages still in flight after %s s", who, remaining, timeout)
     for row_id, error in failed.items():
         log.error("%s: outbox row %s not published: %s", who, row_id, error)
     delivered = []

@@ -194,3 +194,47 @@ def test_a_consumer_starts_even_when_its_producer_finds_no_broker(caplog):
     publisher = DirectPublisher("billing", "billing", producer=make_producer(**{"bootstrap.servers": "127.0.0.1:1"}))
     publisher.connect(timeout=0.5)
     assert "no broker yet" in caplog.text
+
+
+def start_a_saga(key: str, note: str) -> None:
+    from lotus.contracts.diagnostics import Ping
+    from lotus.messaging.outbox import publish_all
+
+    with transaction.atomic(using="orders"):
+        publish_all([Ping(note=note)], service="orders", correlation_id=key, fresh_key=True)
+
+
+def test_a_request_with_a_fresh_key_publishes_its_rows_after_the_commit(kafka_namespace):
+    key = str(uuid.uuid4())
+    start_a_saga(key, "placed")
+
+    (row,) = echo_rows(key, alias="orders")
+    assert row.claimed_until is not None
+    assert row.sent_at is not None, "produced, acknowledged and marked by the request itself"
+    assert Relay("orders").publish_once() == 0
+    (record,) = records_of(fresh_consumer("billing"), key, 1)
+    assert Envelope.from_bytes(record.value()).payload["note"] == "placed"
+
+
+def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace, settings):
+    settings.LOTUS_WEB_PUBLISHES = False
+    key = str(uuid.uuid4())
+    start_a_saga(key, "for the relay")
+
+    (row,) = echo_rows(key, alias="orders")
+    assert row.claimed_until is None
+    assert row.sent_at is None
+
+
+def test_a_request_whose_broker_is_away_leaves_its_rows_claimed_for_the_relay(kafka_namespace, settings, monkeypatch):
+    from lotus.messaging import direct
+    from lotus.messaging.kafka import make_producer
+
+    settings.LOTUS_WEB_PUBLISH_WAIT_SECONDS = 0.3
+    monkeypatch.setattr(direct, "_shared_producer", make_producer(**{"bootstrap.servers": "127.0.0.1:1"}))
+    key = str(uuid.uuid4())
+    start_a_saga(key, "no broker")  # does not raise: the order is placed all the same
+
+    (row,) = echo_rows(key, alias="orders")
+    assert row.sent_at is None
+    assert row.claimed_until is not None, "the relay publishes it when the claim lapses"
