@@ -1,9 +1,10 @@
 """Database helpers for the apps' hot paths, where one statement instead of three matters.
 
 :func:`insert` writes new rows at once, or, inside :func:`deferred_inserts` (a consumer's
-batch transaction), collects them and writes each model's rows with one ``INSERT`` when the
-block ends, in the order they were given: a batch of fifty messages then costs one outbox
-insert instead of fifty. Deferred rows get their primary keys only then, and queries inside
+batch transaction), collects them and writes them when the block ends, in the order they were given: each
+model's rows with one ``INSERT``, and on PostgreSQL all models' ``INSERT``\s in one statement
+(a batch of fifty messages then costs one round trip for its outbox rows, ledger entries and
+history instead of a hundred and fifty). Deferred rows get their primary keys only then, and queries inside
 the block do not see them: defer only rows nothing reads back in the same transaction
 (outbox rows, history records, ledger entries).
 
@@ -58,8 +59,11 @@ def deferred_inserts(using: str) -> Iterator[list[models.Model]]:
         by_model: dict[type[models.Model], list[models.Model]] = {}
         for row in rows:
             by_model.setdefault(type(row), []).append(row)
-        for instances in by_model.values():
-            _insert_all(instances, using=using)
+        if len(by_model) > 1 and connections[using].vendor == "postgresql":
+            _insert_together(list(by_model.values()), using=using)
+        else:
+            for instances in by_model.values():
+                _insert_all(instances, using=using)
     finally:
         _deferred.rows = None
 
@@ -90,35 +94,72 @@ def insert_unless_present(instance: models.Model, *, unique_fields: tuple[str, .
 CHUNK = 200
 
 
+def _insert_statement(
+    instances: list[models.Model], connection: BaseDatabaseWrapper, on_conflict: str = ""
+) -> tuple[str, list]:
+    """``INSERT … RETURNING pk`` of instances of one model, and its parameters."""
+    meta = instances[0]._meta
+    quote = connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.db_returning]  # the database fills those
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = f"({', '.join(['%s'] * len(fields))})"
+    values = [
+        field.get_db_prep_save(field.pre_save(row, add=True), connection) for row in instances for field in fields
+    ]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([placeholders] * len(instances))} "
+        f"{on_conflict} RETURNING {quote(meta.pk.column)}"
+    )
+    return sql, values
+
+
+def _set_keys(instances: list[models.Model], keys: list[object], using: str) -> None:
+    for row, key in zip(instances, keys, strict=True):
+        row.pk = row._meta.pk.to_python(key)
+        row._state.adding, row._state.db = False, using
+
+
+def _insert_together(groups: list[list[models.Model]], *, using: str) -> None:
+    """Insert the rows of several models with one statement (PostgreSQL): each model's
+    ``INSERT`` becomes a data-modifying ``WITH`` part, so the whole set costs one round trip.
+    The parts cannot see one another's rows; foreign keys between them are checked at commit
+    (Django creates them ``DEFERRABLE INITIALLY DEFERRED``)."""
+    if any(len(group) > CHUNK for group in groups):
+        for group in groups:
+            _insert_all(group, using=using)
+        return
+    connection = connections[using]
+    parts, selects, values = [], [], []
+    for index, group in enumerate(groups):
+        sql, params = _insert_statement(group, connection)
+        parts.append(f"i{index} AS ({sql})")
+        pk = connection.ops.quote_name(group[0]._meta.pk.column)
+        # Keys travel as text: the parts' key types differ (bigint, uuid).
+        selects.append(f"SELECT {index}, {pk}::text FROM i{index}")
+        values += params
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}", values)
+        returned = cursor.fetchall()
+    for index, group in enumerate(groups):
+        _set_keys(group, [key for part, key in returned if part == index], using)
+
+
 def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str = "") -> int:
     """Insert instances of one model with plain ``INSERT … RETURNING`` statements (the ORM's
     ``bulk_create`` costs several times more Python than the database spends); set their
     primary keys and return how many rows were inserted."""
     if on_conflict and len(instances) != 1:
         raise ValueError("a conflict clause needs a single row: which rows were skipped is not returned")
-    meta = instances[0]._meta
     connection = connections[using]
-    quote = connection.ops.quote_name
-    fields = [field for field in meta.concrete_fields if not field.db_returning]  # the database fills those
-    columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = f"({', '.join(['%s'] * len(fields))})"
     inserted = 0
     for start in range(0, len(instances), CHUNK):
         chunk = instances[start : start + CHUNK]
-        values = [
-            field.get_db_prep_save(field.pre_save(row, add=True), connection) for row in chunk for field in fields
-        ]
+        sql, values = _insert_statement(chunk, connection, on_conflict)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([placeholders] * len(chunk))} "
-                f"{on_conflict} RETURNING {quote(meta.pk.column)}",
-                values,
-            )
-            keys = [meta.pk.to_python(key) for (key,) in cursor.fetchall()]
+            cursor.execute(sql, values)
+            keys = [key for (key,) in cursor.fetchall()]
         chunk = chunk[: len(keys)]  # a single row skipped by its conflict clause
-        for row, key in zip(chunk, keys, strict=True):
-            row.pk = key
-            row._state.adding, row._state.db = False, using
+        _set_keys(chunk, keys, using)
         inserted += len(keys)
     return inserted
 

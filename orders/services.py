@@ -30,7 +30,7 @@ from lotus.contracts.orders import (
     OrderReserved,
 )
 from lotus.contracts.stock import ReleaseStock, ReserveStock
-from lotus.db import get, insert, locked, update
+from lotus.db import deferred_inserts, get, insert, locked, update
 from lotus.errors import Conflict, LotusError, NotFound
 from lotus.messaging.outbox import publish, publish_all
 from lotus.messaging.registry import unit_of_work
@@ -47,7 +47,8 @@ def order_place(*, customer_id: int, product_id: int, delivery_slot: datetime | 
     product = get(Product, using=ALIAS, id=product_id)
     if product is None:
         raise LotusError(f"Unknown product: idSubscription {product_id} is not in the catalog.")
-    with unit_of_work("orders"):
+    # The order, its first history record and its outbox rows go in with one statement.
+    with unit_of_work("orders"), deferred_inserts(ALIAS):
         order = Order(
             customer_id=customer_id,
             product_id=product.id,

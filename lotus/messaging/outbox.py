@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 
 from lotus.contracts import Envelope, Message
-from lotus.db import deferring, insert
+from lotus.db import insert
 from lotus.messaging.models import OutboxMessage
 from lotus.topology import alias_for
 
@@ -82,10 +82,13 @@ def publish_all(
         )
         for envelope, message in zip(envelopes, messages, strict=True)
     ]
-    if fresh_key and settings.LOTUS_WEB_PUBLISHES and not deferring(alias):
-        from lotus.messaging.direct import publish_after_commit  # the relay imports this module
+    if fresh_key and settings.LOTUS_WEB_PUBLISHES:
+        # Imported here: both modules import this one.
+        from lotus.messaging.direct import publish_after_commit
+        from lotus.messaging.registry import in_consumer
 
-        publish_after_commit(alias, rows, service=service)
+        if not in_consumer():
+            publish_after_commit(alias, rows, service=service)
     insert(rows, using=alias)
     return envelopes
 

@@ -45,9 +45,14 @@ def consuming() -> Iterator[None]:
         _consumer.active = False
 
 
+def in_consumer() -> bool:
+    """Whether this thread is applying messages inside a consumer's transaction."""
+    return getattr(_consumer, "active", False)
+
+
 def unit_of_work(service: str) -> transaction.Atomic:
     """The transaction of one write of ``service`` (see the module docstring)."""
-    return transaction.atomic(using=alias_for(service), savepoint=not getattr(_consumer, "active", False))
+    return transaction.atomic(using=alias_for(service), savepoint=not in_consumer())
 
 
 @dataclass(frozen=True)

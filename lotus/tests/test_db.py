@@ -147,3 +147,41 @@ def test_exists_and_unsupported_lookups():
     assert not exists(OutboxMessage, using="delivery", key="exists", topic="t1")
     with pytest.raises(ValueError, match="key__startswith"):
         select(OutboxMessage, using="delivery", key__startswith="ex")
+
+
+def test_deferred_rows_of_several_models_go_in_with_one_statement_and_get_their_keys():
+    from lotus.db import deferred_inserts, insert
+
+    outbox = [
+        OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="together", body=str(n))
+        for n in range(3)
+    ]
+    received = [inbox(uuid.uuid4(), f"Type{n}") for n in range(2)]
+    with transaction.atomic(using="orders"), CaptureQueriesContext(connections["orders"]) as queries:
+        with deferred_inserts("orders"):
+            insert(outbox[:2], using="orders")
+            insert(received, using="orders")
+            insert(outbox[2:], using="orders")
+            assert all(row.pk is None for row in outbox)
+    assert len([q for q in queries.captured_queries if "INSERT" in q["sql"]]) == 1
+    stored = OutboxMessage.objects.using("orders").filter(key="together").order_by("id")
+    assert [(row.pk, row.body) for row in stored] == [(row.pk, row.body) for row in outbox]
+    assert not any(row._state.adding for row in outbox + received)
+    by_key = {
+        row.pk: row.message_type for row in InboxMessage.objects.using("orders").filter(pk__in=[r.pk for r in received])
+    }
+    assert by_key == {row.pk: row.message_type for row in received}
+
+
+def test_a_failing_part_of_a_combined_insert_writes_none_of_the_rows():
+    from django.db import IntegrityError
+
+    from lotus.db import deferred_inserts, insert
+
+    taken = uuid.uuid4()
+    insert([inbox(taken)], using="orders")
+    row = OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="all-or-none", body="{}")
+    with pytest.raises(IntegrityError), transaction.atomic(using="orders"), deferred_inserts("orders"):
+        insert([row], using="orders")
+        insert([inbox(taken)], using="orders")  # the same message id again: a unique violation
+    assert not OutboxMessage.objects.using("orders").filter(key="all-or-none").exists()
