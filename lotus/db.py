@@ -2,7 +2,7 @@
 
 :func:`insert` writes new rows at once, or, inside :func:`deferred_inserts` (a consumer's
 batch transaction), collects them and writes them when the block ends, in the order they were given: each
-model's rows with one ``INSERT``, and on PostgreSQL all models' ``INSERT``\s in one statement
+model's rows with one ``INSERT``, and on PostgreSQL the inserts of all models in one statement
 (a batch of fifty messages then costs one round trip for its outbox rows, ledger entries and
 history instead of a hundred and fifty). Deferred rows get their primary keys only then, and queries inside
 the block do not see them: defer only rows nothing reads back in the same transaction
@@ -24,8 +24,9 @@ It works on PostgreSQL and SQLite.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 from django.db import connections, models
@@ -51,21 +52,51 @@ def deferred_inserts(using: str) -> Iterator[list[models.Model]]:
     """
     if getattr(_deferred, "rows", None) is not None:
         raise DeferredInsertError("deferred inserts do not nest")
-    _deferred.using, _deferred.rows = using, []
+    _deferred.using, _deferred.rows, _deferred.companions = using, [], []
     try:
         yield _deferred.rows
-        rows = _deferred.rows
+        rows, companions = _deferred.rows, _deferred.companions
         _deferred.rows = None
         by_model: dict[type[models.Model], list[models.Model]] = {}
         for row in rows:
             by_model.setdefault(type(row), []).append(row)
-        if len(by_model) > 1 and connections[using].vendor == "postgresql":
-            _insert_together(list(by_model.values()), using=using)
+        if by_model and (len(by_model) > 1 or companions) and connections[using].vendor == "postgresql":
+            _insert_together(list(by_model.values()), using=using, companions=companions)
         else:
             for instances in by_model.values():
                 _insert_all(instances, using=using)
+            for companion in companions:
+                companion.run_alone(using)
     finally:
         _deferred.rows = None
+
+
+@dataclass
+class _Companion:
+    sql: str
+    params: list
+    receive: Callable[[list[str]], None] | None
+
+    def run_alone(self, using: str) -> None:
+        with connections[using].cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            values = [value for (value,) in cursor.fetchall()] if self.receive else []
+        if self.receive:
+            self.receive(values)
+
+
+def alongside(using: str, sql: str, params: list, receive: Callable[[list[str]], None] | None = None) -> None:
+    """Run ``sql`` with the inserts of the enclosing :func:`deferred_inserts` block on ``using``.
+
+    On PostgreSQL it becomes one more ``WITH`` part of the same statement (no round trip of its
+    own): an ``UPDATE`` or a ``SELECT``; with ``receive``, it must return one text column, whose
+    values ``receive`` gets once the statement ran (still inside the block, so ``receive`` may
+    write more). Like the inserts, it sees the tables as they were before the statement: not
+    the rows inserted with it. Elsewhere it runs on its own after the inserts.
+    """
+    if not deferring(using):
+        raise DeferredInsertError("alongside() needs an enclosing deferred_inserts block")
+    _deferred.companions.append(_Companion(sql, params, receive))
 
 
 def deferring(using: str) -> bool:
@@ -119,17 +150,25 @@ def _set_keys(instances: list[models.Model], keys: list[object], using: str) -> 
         row._state.adding, row._state.db = False, using
 
 
-def _insert_together(groups: list[list[models.Model]], *, using: str) -> None:
+def _insert_together(groups: list[list[models.Model]], *, using: str, companions: list[_Companion] = ()) -> None:
     """Insert the rows of several models with one statement (PostgreSQL): each model's
-    ``INSERT`` becomes a data-modifying ``WITH`` part, so the whole set costs one round trip.
-    The parts cannot see one another's rows; foreign keys between them are checked at commit
-    (Django creates them ``DEFERRABLE INITIALLY DEFERRED``)."""
+    ``INSERT`` becomes a data-modifying ``WITH`` part, and so does each :func:`alongside`
+    statement, so the whole set costs one round trip. The parts cannot see one another's
+    rows; foreign keys between them are checked at commit (Django creates them ``DEFERRABLE
+    INITIALLY DEFERRED``)."""
     if any(len(group) > CHUNK for group in groups):
         for group in groups:
             _insert_all(group, using=using)
+        for companion in companions:
+            companion.run_alone(using)
         return
     connection = connections[using]
     parts, selects, values = [], [], []
+    for index, companion in enumerate(companions):
+        parts.append(f"c{index} AS ({companion.sql})")
+        if companion.receive:
+            selects.append(f"SELECT {-1 - index}, c{index}.* FROM c{index}")
+        values += companion.params
     for index, group in enumerate(groups):
         sql, params = _insert_statement(group, connection)
         parts.append(f"i{index} AS ({sql})")
@@ -142,6 +181,9 @@ def _insert_together(groups: list[list[models.Model]], *, using: str) -> None:
         returned = cursor.fetchall()
     for index, group in enumerate(groups):
         _set_keys(group, [key for part, key in returned if part == index], using)
+    for index, companion in enumerate(companions):
+        if companion.receive:
+            companion.receive([value for part, value in returned if part == -1 - index])
 
 
 def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str = "") -> int:

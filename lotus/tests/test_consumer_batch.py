@@ -58,7 +58,8 @@ def fresh_consumer(service: str, **options) -> Consumer:
 
 
 def inserts_into(table: str, queries: CaptureQueriesContext) -> int:
-    return sum(bool(re.match(rf'INSERT INTO "?{table}"? ', query["sql"])) for query in queries.captured_queries)
+    """How many statements insert into ``table`` (alone, or as a part of a ``WITH`` statement)."""
+    return sum(bool(re.search(rf'INSERT INTO "?{table}"? ', query["sql"])) for query in queries.captured_queries)
 
 
 def echo_notes(key: str, *, alias: str) -> list[str]:

@@ -157,12 +157,15 @@ def test_deferred_rows_of_several_models_go_in_with_one_statement_and_get_their_
         for n in range(3)
     ]
     received = [inbox(uuid.uuid4(), f"Type{n}") for n in range(2)]
-    with transaction.atomic(using="orders"), CaptureQueriesContext(connections["orders"]) as queries:
-        with deferred_inserts("orders"):
-            insert(outbox[:2], using="orders")
-            insert(received, using="orders")
-            insert(outbox[2:], using="orders")
-            assert all(row.pk is None for row in outbox)
+    with (
+        transaction.atomic(using="orders"),
+        CaptureQueriesContext(connections["orders"]) as queries,
+        deferred_inserts("orders"),
+    ):
+        insert(outbox[:2], using="orders")
+        insert(received, using="orders")
+        insert(outbox[2:], using="orders")
+        assert all(row.pk is None for row in outbox)
     assert len([q for q in queries.captured_queries if "INSERT" in q["sql"]]) == 1
     stored = OutboxMessage.objects.using("orders").filter(key="together").order_by("id")
     assert [(row.pk, row.body) for row in stored] == [(row.pk, row.body) for row in outbox]
@@ -181,7 +184,12 @@ def test_a_failing_part_of_a_combined_insert_writes_none_of_the_rows():
     taken = uuid.uuid4()
     insert([inbox(taken)], using="orders")
     row = OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="all-or-none", body="{}")
-    with pytest.raises(IntegrityError), transaction.atomic(using="orders"), deferred_inserts("orders"):
-        insert([row], using="orders")
-        insert([inbox(taken)], using="orders")  # the same message id again: a unique violation
+
+    def write_both() -> None:
+        with transaction.atomic(using="orders"), deferred_inserts("orders"):
+            insert([row], using="orders")
+            insert([inbox(taken)], using="orders")  # the same message id again: a unique violation
+
+    with pytest.raises(IntegrityError):
+        write_both()
     assert not OutboxMessage.objects.using("orders").filter(key="all-or-none").exists()

@@ -151,6 +151,43 @@ def test_a_rolled_back_batch_keeps_the_marks_it_was_carrying(kafka_namespace, mo
     assert echo.sent_at is not None
 
 
+def listen(alias: str) -> psycopg.Connection:
+    settings_dict = connections[alias].settings_dict
+    listener = psycopg.connect(
+        dbname=settings_dict["NAME"],
+        user=settings_dict["USER"],
+        password=settings_dict["PASSWORD"],
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"],
+        autocommit=True,
+    )
+    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    return listener
+
+
+def test_rows_given_back_to_the_relay_wake_it_and_one_statement_claims_the_rest(kafka_namespace):
+    from django.test.utils import CaptureQueriesContext
+
+    key, other = str(uuid.uuid4()), str(uuid.uuid4())
+    send_from_orders(ping("waits", key), ping("goes", other))
+    write("delivery", key, "written earlier, not yet relayed")
+    consumer = fresh_consumer("delivery")
+    records = records_with(consumer, key, other)
+    listener = listen("delivery")
+    try:
+        with CaptureQueriesContext(connections["delivery"]) as queries:
+            consumer.handle_batch(records, [])
+        consumer.kafka.close()
+        assert [note.channel for note in listener.notifies(timeout=2, stop_after=1)] == [NOTIFY_CHANNEL]
+    finally:
+        listener.close()
+    outbox_statements = [q["sql"] for q in queries.captured_queries if "messaging_outboxmessage" in q["sql"]]
+    # One insert that also looks up the waiting keys, one give-back, and the next batch's mark.
+    assert len([sql for sql in outbox_statements if "INSERT" in sql]) == 1
+    assert echo_rows(key, alias="delivery")[-1].claimed_until is None
+    assert echo_rows(other, alias="delivery")[0].claimed_until is not None
+
+
 def test_only_unclaimed_rows_wake_the_relay():
     if connections["billing"].vendor != "postgresql":
         pytest.skip("the NOTIFY trigger exists on PostgreSQL only")
