@@ -7,10 +7,13 @@ then :func:`apply` runs, in **one** transaction on the service's database:
 2. record the id in the inbox;
 3. run the handler, whose writes and outbox rows join the same transaction.
 
-Records that arrive together form a batch that shares that one transaction: one inbox
-``INSERT`` for all their ids, the handlers in order, and one outbox ``INSERT`` for everything
-they published (:func:`lotus.db.deferred_inserts`). If anything in a batch fails, it is
-rolled back and its records are applied one by one. After the commit the consumer publishes
+Records that arrive together form a batch that shares one transaction: the handlers in
+order, then one statement that writes everything they deferred (outbox rows, history, ledger
+entries: :func:`lotus.db.deferred_inserts`) and inserts all their ids into the inbox
+(:func:`lotus.db.alongside`). The inbox insert coming last saves each batch a round trip; it
+is still in the same transaction as the effect, so an id found there already (a redelivery)
+rolls the whole batch back, and the batch runs again without that message. If anything else
+in a batch fails, it is rolled back and its records are applied one by one. After the commit the consumer publishes
 the batch's outbox rows itself (:mod:`lotus.messaging.direct`); the relay is the fallback.
 
 Kafka offsets are stored only after that transaction commits, and committed to the broker
@@ -51,7 +54,7 @@ from django.utils import timezone
 
 from lotus import metrics
 from lotus.contracts import ContractError, Envelope, Message, message_class
-from lotus.db import deferred_inserts
+from lotus.db import alongside, deferred_inserts
 from lotus.messaging import outbox
 from lotus.messaging.direct import DirectPublisher
 from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
@@ -62,6 +65,8 @@ from lotus.topology import alias_for
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+#: Tries of a batch whose messages turn out to be applied already, before it goes one by one.
+MAX_BATCH_ATTEMPTS = 3
 
 
 class Outcome(enum.Enum):
@@ -121,6 +126,41 @@ def _record_all_in_inbox(alias: str, items: list[tuple[Envelope, str]]) -> set[u
             values,
         )
         return {uuid.UUID(str(found)) for (found,) in cursor.fetchall()}
+
+
+class _AppliedBefore(Exception):
+    """Messages of a batch were in the inbox already (``ids``): the batch is rolled back."""
+
+    def __init__(self, ids: set[uuid.UUID]) -> None:
+        super().__init__(f"{len(ids)} message(s) applied before")
+        self.ids = ids
+
+
+def _record_in_inbox_with_the_inserts(alias: str, items: list[tuple[Envelope, str]]) -> None:
+    """Insert the ids of a batch's applied messages into the inbox with the batch's deferred
+    inserts (:func:`lotus.db.alongside`); raise :class:`_AppliedBefore` if any was there."""
+    connection = connections[alias]
+    meta = InboxMessage._meta
+    message_id, processed_at = meta.get_field("message_id"), meta.get_field("processed_at")
+    now = processed_at.get_db_prep_value(timezone.now(), connection)
+    values = []
+    for envelope, topic in items:
+        values += [message_id.get_db_prep_value(envelope.id, connection), envelope.type, topic, now]
+    rows = ", ".join(["(%s, %s, %s, %s)"] * len(items))
+    expected = {envelope.id for envelope, _ in items}
+
+    def check(inserted: list[str]) -> None:
+        missing = expected - {uuid.UUID(value) for value in inserted}
+        if missing:
+            raise _AppliedBefore(missing)
+
+    alongside(
+        alias,
+        f"INSERT INTO {meta.db_table} (message_id, message_type, topic, processed_at) VALUES {rows} "
+        "ON CONFLICT (message_id) DO NOTHING RETURNING CAST(message_id AS text)",
+        values,
+        receive=check,
+    )
 
 
 def replay(dead_letter: DeadLetter, *, service: str, handlers: Handlers) -> Outcome:
@@ -237,33 +277,33 @@ class Consumer:
         if not batch:
             return
         started = time.perf_counter()
-        outcomes: list[Outcome] = []
-        try:
-            with transaction.atomic(using=self.alias), consuming(), deferred_inserts(self.alias) as written:
-                fresh = _record_all_in_inbox(self.alias, [(envelope, record.topic()) for record, envelope, _ in batch])
-                for _, envelope, message in batch:
-                    if envelope.id not in fresh:
-                        outcomes.append(Outcome.DUPLICATE)
-                        continue
-                    fresh.discard(envelope.id)  # the same message twice in one batch applies once
-                    _, handler = self.handlers.lookup(envelope.type)
-                    handler(message, Context(service=self.service, envelope=envelope))
-                    outcomes.append(Outcome.APPLIED)
+        applied_before: set[uuid.UUID] = set()
+        for _ in range(MAX_BATCH_ATTEMPTS):
+            outcomes: list[Outcome] = []
+            try:
+                self._apply_batch(batch, applied_before, outcomes)
+                break
+            except _AppliedBefore as found:
                 if self.publisher:
-                    self.publisher.claim(written)
-        except Exception as exc:  # noqa: BLE001 -- replayed one by one below, with retries and dead letters
-            if self.publisher:
-                self.publisher.discard()
-            failed_at = len(outcomes)
-            log.info("consumer %s: batch of %d rolled back (%s); one by one", self.service, len(batch), exc)
-            infrastructure = isinstance(exc, OperationalError | InterfaceError)
-            if infrastructure:
-                close_old_connections()
-            for index, (record, *_) in enumerate(list(batch)):
+                    self.publisher.discard()
+                applied_before |= found.ids
+                log.info(
+                    "consumer %s: %d message(s) of a batch applied before; again without them",
+                    self.service,
+                    len(found.ids),
+                )
+            except Exception as exc:  # noqa: BLE001 -- replayed one by one below, with retries and dead letters
+                if self.publisher:
+                    self.publisher.discard()
+                log.info("consumer %s: batch of %d rolled back (%s); one by one", self.service, len(batch), exc)
+                infrastructure = isinstance(exc, OperationalError | InterfaceError)
+                if infrastructure:
+                    close_old_connections()
                 # The failing message has had its first attempt already.
-                self.handle(record, failed_attempts=int(index == failed_at and not infrastructure))
-                handled.append(record)
-            batch.clear()
+                self._one_by_one(batch, handled, failed_at=-1 if infrastructure else len(outcomes))
+                return
+        else:
+            self._one_by_one(batch, handled, failed_at=-1)
             return
         if self.publisher:
             self.publisher.publish()
@@ -271,6 +311,40 @@ class Consumer:
         for (record, envelope, _), outcome in zip(batch, outcomes, strict=True):
             metrics.CONSUMER_SECONDS.labels(self.service).observe(seconds)
             self._count(outcome, envelope.type)
+            handled.append(record)
+        batch.clear()
+
+    def _apply_batch(
+        self,
+        batch: list[tuple[KafkaRecord, Envelope, Message]],
+        applied_before: set[uuid.UUID],
+        outcomes: list[Outcome],
+    ) -> None:
+        """One transaction for the batch. The inbox insert comes last, in the statement that
+        writes what the handlers deferred: a message found there already raises
+        :class:`_AppliedBefore`, which rolls back everything the batch did."""
+        with transaction.atomic(using=self.alias), consuming(), deferred_inserts(self.alias) as written:
+            fresh: list[tuple[Envelope, str]] = []
+            seen = set(applied_before)
+            for record, envelope, message in batch:
+                if envelope.id in seen:  # the same message twice in one batch applies once
+                    outcomes.append(Outcome.DUPLICATE)
+                    continue
+                seen.add(envelope.id)
+                _, handler = self.handlers.lookup(envelope.type)
+                handler(message, Context(service=self.service, envelope=envelope))
+                fresh.append((envelope, record.topic()))
+                outcomes.append(Outcome.APPLIED)
+            if self.publisher:
+                self.publisher.claim(written)
+            if fresh:
+                _record_in_inbox_with_the_inserts(self.alias, fresh)
+
+    def _one_by_one(
+        self, batch: list[tuple[KafkaRecord, Envelope, Message]], handled: list[KafkaRecord], *, failed_at: int
+    ) -> None:
+        for index, (record, *_) in enumerate(list(batch)):
+            self.handle(record, failed_attempts=int(index == failed_at))
             handled.append(record)
         batch.clear()
 
