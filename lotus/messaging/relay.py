@@ -50,6 +50,7 @@ from lotus.topology import alias_for
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 60.0
+BLOCKED_RECHECK_SECONDS = 0.02
 OUTBOX = OutboxMessage._meta.db_table
 
 
@@ -83,6 +84,7 @@ class Relay:
         self.batch_size = batch_size or settings.LOTUS_RELAY_BATCH_SIZE
         self.poll_seconds = poll_seconds if poll_seconds is not None else settings.LOTUS_RELAY_POLL_SECONDS
         self.published = 0
+        self.blocked = False  # the last batch had unclaimed rows held back behind a claimed one
         self._last_prune = 0.0
 
     # -- the loop ---------------------------------------------------------------------------
@@ -105,7 +107,9 @@ class Relay:
             sent = self.publish_once()
             self._maybe_prune()
             if sent < self.batch_size:
-                waker.wait(self.poll_seconds, self.stop)
+                # Rows held back behind a claimed row wait for its publisher to mark it sent,
+                # which sends no NOTIFY: look again soon rather than at the next poll.
+                waker.wait(BLOCKED_RECHECK_SECONDS if self.blocked else self.poll_seconds, self.stop)
 
     def _plan_each_time(self) -> None:
         """Plan the relay's statements on every run, even prepared ones. A generic plan made
@@ -118,7 +122,9 @@ class Relay:
 
     def publish_once(self) -> int:
         """Publish one batch; return how many rows were marked sent."""
-        rows = unclaimed(self.fetch_batch())
+        fetched = self.fetch_batch()
+        rows = unclaimed(fetched)
+        self.blocked = sum(not row.claimed for row in fetched) > len(rows)
         if not rows:
             return 0
         with metrics.RELAY_BATCH_SECONDS.labels(self.service).time():
@@ -251,8 +257,11 @@ class _PostgresWaker(_Waker):
         self.connection = connection
 
     def wait(self, timeout: float, stop: threading.Event) -> None:
-        for _ in self.connection.notifies(timeout=timeout, stop_after=1):
-            pass
+        deadline = time.monotonic() + timeout
+        # In slices, so that a stop request is seen within half a second even on a long poll.
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if any(True for _ in self.connection.notifies(timeout=min(left, 0.5), stop_after=1)):
+                break
         # Drain NOTIFYs that piled up meanwhile: the next batch reads every committed row.
         for _ in self.connection.notifies(timeout=0):
             pass

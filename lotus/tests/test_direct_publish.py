@@ -89,6 +89,25 @@ def test_the_relay_skips_claimed_rows_and_holds_back_the_rest_of_their_key(kafka
     assert all(row.sent_at is not None for row in rows)
 
 
+def test_a_running_relay_sends_held_back_rows_soon_after_their_claimed_row_is_marked_sent(kafka_namespace):
+    from lotus.messaging.relay import mark_sent
+    from lotus.testing import Worker, wait_for
+
+    key = str(uuid.uuid4())
+    claimed = write("billing", key, "claimed", claimed_for=60.0)
+    behind = write("billing", key, "given back to the relay")
+    with Worker(lambda stop: Relay("billing", stop=stop, poll_seconds=60.0), name="relay") as relay:
+        wait_for(lambda: relay.blocked, timeout=10, message="the relay holding `behind` back")
+        mark_sent("billing", [claimed.id])  # what its publisher does once the broker acknowledged it
+        # No NOTIFY comes and the relay's poll is a minute away: it looks again by itself.
+        wait_for(
+            lambda: OutboxMessage.objects.using("billing").get(pk=behind.pk).sent_at is not None,
+            timeout=10,
+            message="the held-back row published",
+        )
+    assert not relay.blocked
+
+
 def test_a_key_with_unsent_rows_is_left_to_the_relay(kafka_namespace):
     key, other = str(uuid.uuid4()), str(uuid.uuid4())
     send_from_orders(ping("waits", key), ping("goes", other))
