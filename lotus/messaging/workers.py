@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from lotus import metrics
+from lotus.runtime import settle_heap
 from lotus.topology import SERVICES
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class WorkerCommand(BaseCommand):
         metrics.serve(services)
         stop = threading.Event()
         workers = self.workers(services, stop)
+        settle_heap()
         self.stdout.write(f"{self.role}: {', '.join(workers) or 'nothing to run'}")
         run_until_signalled(workers, stop)
         self.finished()
