@@ -3,7 +3,9 @@
 Starts a split stack (scripts/stack.sh: a web, a relay and consumers per service, nginx in
 front), creates customers with money, and for a fixed time keeps ``--concurrency`` customers
 busy: each places a product-1 order, waits until its saga completes, and places the next
-(progress is printed). Then it reports:
+(progress is printed). The same load runs first for ``--warmup`` seconds, left out of every
+figure: a fresh broker and fresh processes are slow until the JVM has compiled Kafka's hot
+code and the connections have prepared their statements. Then it reports:
 
 * completed sagas per second, end-to-end latency p50/p95/p99 (order placed → the
   NotifyingSourceSystem transition, from the recorded history), HTTP p50/p99 of the place
@@ -480,10 +482,17 @@ def main() -> int:
     parser.add_argument("--consumers", type=int, default=1, help="consumer processes per service")
     parser.add_argument("--web-workers", type=int, default=1, help="gunicorn workers per service")
     parser.add_argument("--port", type=int, default=8200)
-    parser.add_argument("--quick", action="store_true", help="10 customers for 15 s, short ceiling runs (CI)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=10,
+        help="seconds of the same load before the measured run, left out of every figure (a fresh stack and "
+        "broker run slowly at first: the JVM compiles Kafka's hot code, statements get prepared)",
+    )
+    parser.add_argument("--quick", action="store_true", help="10 customers for 15 s after 3 s of warm-up (CI)")
     args = parser.parse_args()
     if args.quick:
-        args.concurrency, args.duration = 10, 15
+        args.concurrency, args.duration, args.warmup = 10, 15, 3
     OUT.mkdir(parents=True, exist_ok=True)
 
     stack = Stack(args.port, args.consumers, args.web_workers)
@@ -492,6 +501,10 @@ def main() -> int:
     try:
         say(f"creating {args.concurrency} customers with money")
         sessions = prepare(stack, args.concurrency)
+        warmed: list[str] = []
+        if args.warmup > 0:
+            say(f"warming up: the same load for {args.warmup:.0f} s, not measured")
+            _, warmed, _ = drive(stack, sessions, args.warmup)
         sampler = Sampler(stack)
         sampler.snapshot(sampler.cpu_start)
         xacts_before = transactions(stack)
@@ -502,7 +515,7 @@ def main() -> int:
         sampling.start()
         http, orders, watcher_queries = drive(stack, sessions, args.duration)
         load_seconds = time.time() - started
-        wait_until_done(stack, orders, timeout=180)
+        wait_until_done(stack, warmed + orders, timeout=180)
         stop.set()
         sampling.join(5)
         sampler.snapshot(sampler.cpu_end)
@@ -537,6 +550,8 @@ def main() -> int:
     result = {
         "concurrency": args.concurrency,
         "duration_s": round(load_seconds, 2),
+        "warmup_s": args.warmup,
+        "warmup_orders": len(warmed),
         "consumers_per_service": args.consumers,
         "web_workers_per_service": args.web_workers,
         "orders_placed": len(orders),
