@@ -109,8 +109,9 @@ def _record_in_inbox(alias: str, envelope: Envelope, topic: str) -> bool:
     return envelope.id in _record_all_in_inbox(alias, [(envelope, topic)])
 
 
-def _record_all_in_inbox(alias: str, items: list[tuple[Envelope, str]]) -> set[uuid.UUID]:
-    """Insert the ids of a batch into the inbox with one statement; return those that were new."""
+def _inbox_insert(alias: str, items: list[tuple[Envelope, str]]) -> tuple[str, list]:
+    """The statement that inserts the ids of ``items`` into the inbox, skipping those already
+    there, and returns the new ones as text; and its parameters."""
     connection = connections[alias]
     meta = InboxMessage._meta
     message_id, processed_at = meta.get_field("message_id"), meta.get_field("processed_at")
@@ -119,13 +120,18 @@ def _record_all_in_inbox(alias: str, items: list[tuple[Envelope, str]]) -> set[u
     for envelope, topic in items:
         values += [message_id.get_db_prep_value(envelope.id, connection), envelope.type, topic, now]
     rows = ", ".join(["(%s, %s, %s, %s)"] * len(items))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {meta.db_table} (message_id, message_type, topic, processed_at) VALUES {rows} "
-            "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-            values,
-        )
-        return {uuid.UUID(str(found)) for (found,) in cursor.fetchall()}
+    sql = (
+        f"INSERT INTO {meta.db_table} (message_id, message_type, topic, processed_at) VALUES {rows} "
+        "ON CONFLICT (message_id) DO NOTHING RETURNING CAST(message_id AS text)"
+    )
+    return sql, values
+
+
+def _record_all_in_inbox(alias: str, items: list[tuple[Envelope, str]]) -> set[uuid.UUID]:
+    """Insert the ids of a batch into the inbox with one statement; return those that were new."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(*_inbox_insert(alias, items))
+        return {uuid.UUID(found) for (found,) in cursor.fetchall()}
 
 
 class _AppliedBefore(Exception):
@@ -139,14 +145,6 @@ class _AppliedBefore(Exception):
 def _record_in_inbox_with_the_inserts(alias: str, items: list[tuple[Envelope, str]]) -> None:
     """Insert the ids of a batch's applied messages into the inbox with the batch's deferred
     inserts (:func:`lotus.db.alongside`); raise :class:`_AppliedBefore` if any was there."""
-    connection = connections[alias]
-    meta = InboxMessage._meta
-    message_id, processed_at = meta.get_field("message_id"), meta.get_field("processed_at")
-    now = processed_at.get_db_prep_value(timezone.now(), connection)
-    values = []
-    for envelope, topic in items:
-        values += [message_id.get_db_prep_value(envelope.id, connection), envelope.type, topic, now]
-    rows = ", ".join(["(%s, %s, %s, %s)"] * len(items))
     expected = {envelope.id for envelope, _ in items}
 
     def check(inserted: list[str]) -> None:
@@ -154,13 +152,8 @@ def _record_in_inbox_with_the_inserts(alias: str, items: list[tuple[Envelope, st
         if missing:
             raise _AppliedBefore(missing)
 
-    alongside(
-        alias,
-        f"INSERT INTO {meta.db_table} (message_id, message_type, topic, processed_at) VALUES {rows} "
-        "ON CONFLICT (message_id) DO NOTHING RETURNING CAST(message_id AS text)",
-        values,
-        receive=check,
-    )
+    sql, values = _inbox_insert(alias, items)
+    alongside(alias, sql, values, receive=check)
 
 
 def replay(dead_letter: DeadLetter, *, service: str, handlers: Handlers) -> Outcome:

@@ -67,17 +67,23 @@ def echo_notes(key: str, *, alias: str) -> list[str]:
     return [Envelope.from_bytes(body).payload["note"] for body in bodies]
 
 
-def test_a_batch_applies_each_new_message_once_with_one_statement_for_inbox_and_outbox(kafka_namespace):
-    key = str(uuid.uuid4())
-    first, second = ping("first", key), ping("second", key)
-    send_from_orders(first, second, first)  # `first` twice: a relay that re-published
+def handle_one_batch(key: str, count: int) -> tuple:
+    """The stock consumer handles the first ``count`` records of ``key`` as one batch; return
+    it, the records, those it handled and the statements it ran."""
     consumer = fresh_consumer("stock")
-    records = records_of(consumer, key, 3)
-
+    records = records_of(consumer, key, count)
     handled: list = []
     with CaptureQueriesContext(connections["stock"]) as queries:
         consumer.handle_batch(records, handled)
     consumer.kafka.close()
+    return consumer, records, handled, queries
+
+
+def test_a_batch_applies_each_new_message_once_with_one_statement_for_inbox_and_outbox(kafka_namespace):
+    key = str(uuid.uuid4())
+    first, second = ping("first", key), ping("second", key)
+    send_from_orders(first, second, first)  # `first` twice: a relay that re-published
+    consumer, records, handled, queries = handle_one_batch(key, 3)
 
     assert handled == records
     assert consumer.counts[Outcome.APPLIED] == 2
@@ -98,13 +104,7 @@ def test_a_batch_holding_a_message_applied_before_runs_again_without_it(kafka_na
     first, second, seen_before = ping("first", key), ping("second", key), ping("seen before", key)
     assert deliver_envelope(seen_before, to="stock", handlers=ECHO) is Outcome.APPLIED
     send_from_orders(first, seen_before, second)
-    consumer = fresh_consumer("stock")
-    records = records_of(consumer, key, 3)
-
-    handled: list = []
-    with CaptureQueriesContext(connections["stock"]) as queries:
-        consumer.handle_batch(records, handled)
-    consumer.kafka.close()
+    consumer, records, handled, queries = handle_one_batch(key, 3)
 
     assert handled == records
     assert consumer.counts[Outcome.APPLIED] == 2
