@@ -273,6 +273,17 @@ def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace, set
     (row,) = echo_rows(key, alias="orders")
     assert row.claimed_until is None
     assert row.sent_at is None
+    from prometheus_client import REGISTRY
+
+    def relayed() -> float:
+        return REGISTRY.get_sample_value("lotus_relay_published_total", {"service": "orders"}) or 0.0
+
+    before = relayed()
+    assert Relay("orders").publish_once() == 1
+    assert relayed() == before + 1
+    (record,) = records_of(fresh_consumer("billing"), key, 1)
+    assert Envelope.from_bytes(record.value()).payload["note"] == "for the relay"
+    assert echo_rows(key, alias="orders")[0].sent_at is not None
 
 
 def test_a_request_whose_broker_is_away_leaves_its_rows_claimed_for_the_relay(kafka_namespace, settings, monkeypatch):
