@@ -1,11 +1,11 @@
 """Database helpers for the apps' hot paths, where one statement instead of three matters.
 
 :func:`insert` writes new rows at once, or, inside :func:`deferred_inserts` (a consumer's
-batch transaction), collects them and writes them when the block ends, in the order they were given: each
-model's rows with one ``INSERT``, and on PostgreSQL the inserts of all models in one statement
-(a batch of fifty messages then costs one round trip for its outbox rows, ledger entries and
-history instead of a hundred and fifty). Deferred rows get their primary keys only then, and queries inside
-the block do not see them: defer only rows nothing reads back in the same transaction
+batch transaction), collects them and writes them when the block ends, in the order they
+were given: each model's rows with one ``INSERT``, and on PostgreSQL the inserts of all models
+in one statement (a batch of fifty messages then costs one round trip for its outbox rows,
+ledger entries and history instead of a hundred and fifty). Deferred rows get their primary
+keys only then, and queries inside the block do not see them: defer only rows nothing reads back in the same transaction
 (outbox rows, history records, ledger entries).
 
 :func:`get` reads one row, :func:`locked` reads it ``FOR UPDATE``, :func:`select` and
@@ -60,7 +60,13 @@ def deferred_inserts(using: str) -> Iterator[list[models.Model]]:
         by_model: dict[type[models.Model], list[models.Model]] = {}
         for row in rows:
             by_model.setdefault(type(row), []).append(row)
-        if by_model and (len(by_model) > 1 or companions) and connections[using].vendor == "postgresql":
+        together = len(by_model) > 1 or companions
+        if (
+            by_model
+            and together
+            and connections[using].vendor == "postgresql"
+            and all(len(group) <= CHUNK for group in by_model.values())
+        ):
             _insert_together(list(by_model.values()), using=using, companions=companions)
         else:
             for instances in by_model.values():
@@ -151,17 +157,12 @@ def _set_keys(instances: list[models.Model], keys: list[object], using: str) -> 
 
 
 def _insert_together(groups: list[list[models.Model]], *, using: str, companions: list[_Companion] = ()) -> None:
-    """Insert the rows of several models with one statement (PostgreSQL): each model's
+    """Insert the rows of several models (at most ``CHUNK`` each) with one statement
+    (PostgreSQL): each model's
     ``INSERT`` becomes a data-modifying ``WITH`` part, and so does each :func:`alongside`
     statement, so the whole set costs one round trip. The parts cannot see one another's
     rows; foreign keys between them are checked at commit (Django creates them ``DEFERRABLE
     INITIALLY DEFERRED``)."""
-    if any(len(group) > CHUNK for group in groups):
-        for group in groups:
-            _insert_all(group, using=using)
-        for companion in companions:
-            companion.run_alone(using)
-        return
     connection = connections[using]
     parts, selects, values = [], [], []
     for index, companion in enumerate(companions):

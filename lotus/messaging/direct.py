@@ -202,27 +202,17 @@ class DirectPublisher:
             self.acknowledged = []
 
     def _mark_and_find_waiting_keys(self, keys: set[str]) -> set[str]:
+        """The general path (SQLite, or a batch that wrote no outbox rows): two statements."""
         connection = connections[self.alias]
-        now = OutboxMessage._meta.get_field("sent_at").get_db_prep_value(timezone.now(), connection)
         sent = self.marking = self.acknowledged
         self.acknowledged = []
+        if sent:
+            mark_sent(self.alias, sent)
+        if not keys:
+            return set()
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # The SELECT sees the table as it was before the UPDATE: leave out the rows it marks.
-                cursor.execute(
-                    f"WITH marked AS (UPDATE {OUTBOX} SET sent_at = %s WHERE id = ANY(%s::bigint[])) "
-                    f"SELECT DISTINCT key FROM {OUTBOX} "
-                    "WHERE sent_at IS NULL AND key = ANY(%s::text[]) AND NOT id = ANY(%s::bigint[])",
-                    [now, sent, list(keys), sent],
-                )
-            else:
-                if sent:
-                    mark_sent(self.alias, sent)
-                if not keys:
-                    return set()
-                cursor.execute(
-                    f"SELECT DISTINCT key FROM {OUTBOX} WHERE sent_at IS NULL "
-                    f"AND key IN ({', '.join(['%s'] * len(keys))})",
-                    list(keys),
-                )
+            cursor.execute(
+                f"SELECT DISTINCT key FROM {OUTBOX} WHERE sent_at IS NULL AND key IN ({', '.join(['%s'] * len(keys))})",
+                list(keys),
+            )
             return {key for (key,) in cursor.fetchall()}
