@@ -19,6 +19,8 @@ call no ``save()`` method and send no model signals: use them for models that re
 RETURNING``: the row is created, or an equal row (by a unique constraint) already exists and
 nothing happens, in one round trip and without an error that would abort the transaction.
 It works on PostgreSQL and SQLite.
+
+:class:`DatabaseNow` is a time taken from the database's clock rather than this host's.
 """
 
 from __future__ import annotations
@@ -139,15 +141,42 @@ def _insert_statement(
     quote = connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.db_returning]  # the database fills those
     columns = ", ".join(quote(field.column) for field in fields)
-    placeholders = f"({', '.join(['%s'] * len(fields))})"
-    values = [
-        field.get_db_prep_save(field.pre_save(row, add=True), connection) for row in instances for field in fields
-    ]
+    rows, values = [], []
+    for row in instances:
+        placeholders = []
+        for field in fields:
+            value = field.pre_save(row, add=True)
+            if isinstance(value, DatabaseNow):
+                sql, params = value.as_sql(connection)
+                placeholders.append(sql)
+                values += params
+            else:
+                placeholders.append("%s")
+                values.append(field.get_db_prep_save(value, connection))
+        rows.append(f"({', '.join(placeholders)})")
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([placeholders] * len(instances))} "
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join(rows)} "
         f"{on_conflict} RETURNING {quote(meta.pk.column)}"
     )
     return sql, values
+
+
+@dataclass(frozen=True)
+class DatabaseNow:
+    """A time the database fills in from its own clock, ``seconds`` from now: give it as a
+    field's value to :func:`insert`, or render it into SQL with :meth:`as_sql`. Times that
+    several processes compare (claims, leases) come from one clock this way, not from each
+    host's."""
+
+    seconds: float = 0.0
+
+    def as_sql(self, connection: BaseDatabaseWrapper) -> tuple[str, list]:
+        if not self.seconds:
+            return ("now()", []) if connection.vendor == "postgresql" else ("strftime('%%Y-%%m-%%d %%H:%%M:%%f')", [])
+        if connection.vendor == "postgresql":
+            return "(now() + CAST(%s AS double precision) * interval '1 second')", [self.seconds]
+        # SQLite keeps times as text in Django's format; strftime gives the same shape.
+        return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)", [f"{self.seconds:+f} seconds"]
 
 
 def _set_keys(instances: list[models.Model], keys: list[object], using: str) -> None:

@@ -15,7 +15,7 @@ import logging
 from importlib import import_module
 
 from django.conf import settings
-from django.db.models import Min
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -31,6 +31,9 @@ REQUEST_PUBLISHED = Counter(
 )
 CONSUMER_PUBLISHED = Counter(
     "lotus_consumer_published", "Outbox rows a consumer published itself after its commit", ["service"]
+)
+RELAY_PARKED = Counter(
+    "lotus_relay_parked", "Outbox rows set aside after the broker refused them too often", ["service"]
 )
 RELAY_BATCH_SECONDS = Histogram(
     "lotus_relay_batch_seconds",
@@ -55,6 +58,9 @@ SAGA_SECONDS = Histogram(
 )
 
 
+PARKED_HELP = "Outbox rows set aside after repeated refusals, waiting for an operator's replay"
+
+
 class OutboxCollector(Collector):
     """Outbox backlog and oldest-unsent age of the services this process knows of."""
 
@@ -67,6 +73,7 @@ class OutboxCollector(Collector):
         yield GaugeMetricFamily(
             "lotus_outbox_oldest_unsent_age_seconds", "Age of the oldest unsent row", labels=["service"]
         )
+        yield GaugeMetricFamily("lotus_outbox_parked", PARKED_HELP, labels=["service"])
 
     def collect(self):
         from lotus.messaging.models import OutboxMessage
@@ -75,19 +82,23 @@ class OutboxCollector(Collector):
         age = GaugeMetricFamily(
             "lotus_outbox_oldest_unsent_age_seconds", "Age of the oldest unsent row", labels=["service"]
         )
+        parked = GaugeMetricFamily("lotus_outbox_parked", PARKED_HELP, labels=["service"])
         now = timezone.now()
         for service in self.services:
             try:
                 unsent = OutboxMessage.objects.using(alias_for(service)).filter(sent_at__isnull=True)
-                summary = unsent.aggregate(oldest=Min("created_at"))
-                count = unsent.count()
+                summary = unsent.aggregate(
+                    oldest=Min("created_at"), count=Count("id"), parked=Count("id", filter=Q(parked_at__isnull=False))
+                )
             except Exception as exc:  # noqa: BLE001 -- a scrape must not fail because one database is away
                 log.warning("metrics: outbox of %s unavailable: %s", service, exc)
                 continue
-            backlog.add_metric([service], count)
+            backlog.add_metric([service], summary["count"])
             age.add_metric([service], (now - summary["oldest"]).total_seconds() if summary["oldest"] else 0.0)
+            parked.add_metric([service], summary["parked"])
         yield backlog
         yield age
+        yield parked
 
 
 _registered = False

@@ -155,6 +155,10 @@ LOTUS_KAFKA_NAMESPACE = env.str("LOTUS_KAFKA_NAMESPACE", default="")
 LOTUS_KAFKA_PARTITIONS = env.int("LOTUS_KAFKA_PARTITIONS", default=3)
 LOTUS_RELAY_BATCH_SIZE = env.int("LOTUS_RELAY_BATCH_SIZE", default=500)
 LOTUS_RELAY_POLL_SECONDS = env.float("LOTUS_RELAY_POLL_SECONDS", default=1.0)
+# A standby relay takes over within this long from a leader that died, froze or lost its network.
+LOTUS_RELAY_LEASE_SECONDS = env.float("LOTUS_RELAY_LEASE_SECONDS", default=10.0)
+# Refusals (while the broker answers) after which an outbox row is parked for an operator.
+LOTUS_RELAY_MAX_ATTEMPTS = env.int("LOTUS_RELAY_MAX_ATTEMPTS", default=8)
 LOTUS_OUTBOX_RETENTION_HOURS = env.float("LOTUS_OUTBOX_RETENTION_HOURS", default=24.0)
 # Longer than any topic's retention: a duplicate can arrive as long as Kafka keeps the message.
 LOTUS_INBOX_RETENTION_HOURS = env.float("LOTUS_INBOX_RETENTION_HOURS", default=168.0)

@@ -1,10 +1,12 @@
-"""Admin pages for each service's outbox, inbox and dead letters (replayable)."""
+"""Admin pages for each service's outbox (parked rows replayable), inbox and dead letters
+(replayable)."""
 
 from django.contrib import admin, messages
 
 from lotus.bootstrap import handlers_for
 from lotus.messaging import models
 from lotus.messaging.consumer import replay
+from lotus.messaging.relay import replay_parked
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -16,9 +18,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class OutboxAdmin(ReadOnlyAdmin):
-    list_display = ("id", "message_type", "topic", "key", "created_at", "sent_at")
-    list_filter = ("message_type", ("sent_at", admin.EmptyFieldListFilter))
+    list_display = ("id", "message_type", "topic", "key", "created_at", "sent_at", "attempts", "parked_at")
+    list_filter = (
+        "message_type",
+        ("sent_at", admin.EmptyFieldListFilter),
+        ("parked_at", admin.EmptyFieldListFilter),
+    )
     search_fields = ("message_id", "key")
+    actions = ["replay_parked"]
+
+    @admin.action(description="Publish the selected parked rows again")
+    def replay_parked(self, request, queryset):
+        ids = list(queryset.filter(parked_at__isnull=False, sent_at__isnull=True).values_list("id", flat=True))
+        count = replay_parked(queryset.db, ids)
+        self.message_user(request, f"{count} parked row(s) given back to the relay", messages.SUCCESS)
 
 
 class InboxAdmin(ReadOnlyAdmin):

@@ -27,9 +27,16 @@ Failures:
   straight to the dead letters (a :class:`~lotus.messaging.models.DeadLetter` row plus the
   record on ``<service>.deadletter``), with a log line saying why;
 * a handler that raises is retried ``LOTUS_CONSUMER_MAX_ATTEMPTS`` times with exponential
-  backoff, then dead-lettered; the consumer moves on to the next record of the partition;
+  backoff, then dead-lettered; the consumer moves on to the next record of the partition.
+  That includes a statement that fails the same way every time (a statement timeout, a lock
+  not available, a value too large);
 * a lost database connection is not the message's fault: it is retried until the
-  database is back (or the consumer is stopped), and never dead-lettered.
+  database is back (or the consumer is stopped), and never dead-lettered
+  (:func:`lotus.messaging.recovery.connection_lost` tells the two apart);
+* anything else the database or the broker throws at the loop (while dead-lettering, storing
+  offsets, publishing after the commit) neither ends the process nor skips a record: the
+  records of the batch not yet handled are fetched again (the consumer seeks back to them),
+  and the loop carries on after a bounded, jittered pause.
 
 Message types that have a contract but no handler in this service are skipped: several
 services read the same events topic and each handles only what concerns it.
@@ -49,7 +56,8 @@ from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaRecord
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connections, transaction
+from django.db import Error as DatabaseError
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from lotus import metrics
@@ -59,6 +67,7 @@ from lotus.messaging import outbox
 from lotus.messaging.direct import DirectPublisher
 from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
 from lotus.messaging.models import DeadLetter, InboxMessage
+from lotus.messaging.recovery import TRANSIENT, Backoff, connection_lost, reconnect
 from lotus.messaging.registry import Context, Handlers, consuming
 from lotus.topology import alias_for
 
@@ -212,9 +221,17 @@ class Consumer:
         log.info("consumer %s: subscribed to %s", self.service, ", ".join(topics))
         if self.publisher:
             self.publisher.connect()
+        backoff = Backoff()
         try:
             while not self.stop.is_set():
-                self.poll_once()
+                try:
+                    self.poll_once()
+                    backoff.reset()
+                except TRANSIENT as exc:
+                    pause = backoff.next()
+                    log.warning("consumer %s: %s: %s; again in %.1f s", self.service, type(exc).__name__, exc, pause)
+                    reconnect()
+                    self.stop.wait(pause)
         finally:
             self._mark_published()
             self.kafka.close()
@@ -232,12 +249,32 @@ class Consumer:
         handled: list[KafkaRecord] = []
         if not records:
             self._mark_published()
-        with contextlib.suppress(_Stopped):
-            self.handle_batch(records, handled)
-        positions = {(record.topic(), record.partition()): record.offset() + 1 for record in handled}
-        if positions:
-            self.commit(positions)
+        try:
+            with contextlib.suppress(_Stopped):
+                self.handle_batch(records, handled)
+        except BaseException:
+            self._rewind(records, handled)
+            raise
+        finally:
+            positions = {(record.topic(), record.partition()): record.offset() + 1 for record in handled}
+            if positions:
+                self.commit(positions)
         return len(handled)
+
+    def _rewind(self, records: list[KafkaRecord], handled: list[KafkaRecord]) -> None:
+        """Seek back to the first record of each partition that was not handled, so that the
+        next poll returns it again rather than the records after it."""
+        done = {id(record) for record in handled}
+        first: dict[tuple[str, int], int] = {}
+        for record in records:
+            if id(record) not in done:
+                first.setdefault((record.topic(), record.partition()), record.offset())
+        for (topic, partition), offset in first.items():
+            try:
+                self.kafka.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:
+                # The partition went to another consumer meanwhile: it resumes from the stored offset.
+                log.warning("consumer %s: could not seek %s[%d] back (%s)", self.service, topic, partition, exc)
 
     def handle_batch(self, records: list[KafkaRecord], handled: list[KafkaRecord]) -> None:
         """Apply the batch's messages in one database transaction (one commit for all);
@@ -289,9 +326,9 @@ class Consumer:
                 if self.publisher:
                     self.publisher.discard()
                 log.info("consumer %s: batch of %d rolled back (%s); one by one", self.service, len(batch), exc)
-                infrastructure = isinstance(exc, OperationalError | InterfaceError)
+                infrastructure = isinstance(exc, DatabaseError) and connection_lost(exc)
                 if infrastructure:
-                    close_old_connections()
+                    reconnect()
                 # The failing message has had its first attempt already.
                 self._one_by_one(batch, handled, failed_at=-1 if infrastructure else len(outcomes))
                 return
@@ -354,10 +391,10 @@ class Consumer:
             return
         try:
             self.publisher.mark_sent()
-        except (OperationalError, InterfaceError) as exc:
+        except TRANSIENT as exc:
             # Unmarked rows are published again by the relay when their claims lapse: duplicates, not losses.
             log.warning("consumer %s: could not mark published rows sent (%s)", self.service, exc)
-            close_old_connections()
+            reconnect()
 
     def commit(self, positions: dict[tuple[str, int], int]) -> None:
         """Hand the next offsets of applied records to the client, which commits them to the
@@ -389,12 +426,13 @@ class Consumer:
                 return self._count(outcome, envelope.type)
             except ContractError as exc:
                 return self._dead_letter(record, envelope, str(exc), attempts=attempt)
-            except (OperationalError, InterfaceError) as exc:
-                attempt -= 1  # the database, not the message, failed: wait for it without limit
-                log.warning("consumer %s: database unavailable (%s); retrying %s", self.service, exc, envelope.id)
-                close_old_connections()
-                self._sleep(MAX_BACKOFF_SECONDS)
             except Exception as exc:  # noqa: BLE001 -- any handler failure is retried, then dead-lettered
+                if isinstance(exc, DatabaseError) and connection_lost(exc):
+                    attempt -= 1  # the database, not the message, failed: wait for it without limit
+                    log.warning("consumer %s: database unavailable (%s); retrying %s", self.service, exc, envelope.id)
+                    reconnect()
+                    self._sleep(MAX_BACKOFF_SECONDS)
+                    continue
                 if attempt >= self.max_attempts:
                     error = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"
                     return self._dead_letter(record, envelope, error, attempts=attempt)

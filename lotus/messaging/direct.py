@@ -8,7 +8,8 @@ has committed, and the relay only publishes what the consumer could not:
 1. at the end of the batch transaction, :meth:`DirectPublisher.claim` marks sent the rows of
    the previous batch that the broker acknowledged, finds the keys that still have unsent
    rows in the outbox (one statement for both), and sets ``claimed_until`` on the new rows
-   of every other key (``LOTUS_OUTBOX_CLAIM_SECONDS`` ahead). Rows of a key with unsent rows
+   of every other key (``LOTUS_OUTBOX_CLAIM_SECONDS`` ahead on the database's clock, which the
+   relay reads too). Rows of a key with unsent rows
    stay unclaimed: the relay publishes them after the older ones;
 2. after the commit, :meth:`DirectPublisher.publish` produces the claimed rows in order and
    waits for the acknowledgements; the acknowledged ones are marked sent by the next batch's
@@ -24,7 +25,8 @@ account, the stock item): a row inserted concurrently by another writer of the s
 could otherwise go unseen by step 1.
 
 The inserts trigger no ``NOTIFY`` for claimed rows (migration ``messaging.0004``), so the
-relay stays asleep. ``LOTUS_CONSUMER_PUBLISHES=false`` turns all this off.
+relay stays asleep. Marking rows sent, or giving claimed rows back, wakes it only when rows of
+the same key wait for it (migration ``messaging.0005``). ``LOTUS_CONSUMER_PUBLISHES=false`` turns all this off.
 
 A web request that starts a saga does the same with :func:`publish_after_commit`: its rows
 have a key made in its own transaction (the new order's id), so they need no check; they are
@@ -39,7 +41,6 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from datetime import datetime, timedelta
 
 from confluent_kafka import KafkaException, Producer
 from django.conf import settings
@@ -47,10 +48,9 @@ from django.db import connections, models, transaction
 from django.utils import timezone
 
 from lotus import metrics
-from lotus.db import alongside
+from lotus.db import DatabaseNow, alongside
 from lotus.messaging.kafka import make_producer
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.outbox import NOTIFY_CHANNEL
 from lotus.messaging.relay import OUTBOX, Row, mark_sent, produce_rows
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def shared_producer() -> Producer:
 def publish_after_commit(alias: str, rows: list[OutboxMessage], *, service: str) -> None:
     """Claim ``rows`` (not inserted yet; their key must be new in this transaction) and publish
     them once the transaction on ``alias`` commits (see the module docstring)."""
-    until = timezone.now() + timedelta(seconds=settings.LOTUS_OUTBOX_CLAIM_SECONDS)
+    until = DatabaseNow(settings.LOTUS_OUTBOX_CLAIM_SECONDS)
     for row in rows:
         row.claimed_until = until
     transaction.on_commit(functools.partial(_publish_committed, alias, rows, service), using=alias, robust=True)
@@ -83,7 +83,7 @@ def _publish_committed(alias: str, rows: list[OutboxMessage], service: str) -> N
         [Row(row.pk, row.topic, row.key, row.body, str(row.message_id), row.message_type, True) for row in rows],
         who=f"web {service}",
         timeout=settings.LOTUS_WEB_PUBLISH_WAIT_SECONDS,
-    )
+    ).delivered
     if delivered:
         mark_sent(alias, [row.id for row in delivered])
         metrics.REQUEST_PUBLISHED.labels(service).inc(len(delivered))
@@ -121,7 +121,7 @@ class DirectPublisher:
         outbox = [row for row in rows if isinstance(row, OutboxMessage)]
         if not outbox and not self.acknowledged:
             return
-        until = timezone.now() + timedelta(seconds=self.claim_seconds)
+        until = DatabaseNow(self.claim_seconds)
         if outbox and connections[self.alias].vendor == "postgresql":
             self._claim_with_the_inserts(outbox, until)
             return
@@ -132,7 +132,7 @@ class DirectPublisher:
                 row.claimed_until = until
                 self.claimed.append(row)
 
-    def _claim_with_the_inserts(self, outbox: list[OutboxMessage], until: datetime) -> None:
+    def _claim_with_the_inserts(self, outbox: list[OutboxMessage], until: DatabaseNow) -> None:
         """The same as the general path, without a round trip of its own: the rows go in
         claimed, and the marking and the look-up of keys that still wait travel in the batch's
         insert statement (:func:`lotus.db.alongside`); rows of a waiting key are then given
@@ -164,12 +164,12 @@ class DirectPublisher:
         self.claimed = [row for row in self.claimed if row.key not in waiting]
         for row in given_back:
             row.claimed_until = None
+        # The update wakes the relay (migration messaging.0005): the insert trigger saw them claimed.
         with connections[self.alias].cursor() as cursor:
             cursor.execute(
                 f"UPDATE {OUTBOX} SET claimed_until = NULL WHERE id = ANY(%s::bigint[])",
                 [[row.id for row in given_back]],
             )
-            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])  # the insert trigger saw them claimed
 
     def publish(self) -> None:
         """After the commit: produce the claimed rows and remember which were acknowledged."""
@@ -180,7 +180,11 @@ class DirectPublisher:
             Row(row.pk, row.topic, row.key, row.body, str(row.message_id), row.message_type, claimed=True)
             for row in claimed
         ]
-        delivered = produce_rows(self.producer, rows, who=f"consumer {self.service}")
+        produced = produce_rows(self.producer, rows, who=f"consumer {self.service}")
+        if produced.fatal:
+            log.error("consumer %s: the producer failed for good; making a new one", self.service)
+            self._producer = None
+        delivered = produced.delivered
         if len(delivered) < len(rows):
             log.warning(
                 "consumer %s: %d of %d rows not acknowledged; the relay publishes them when their claim lapses",

@@ -47,6 +47,10 @@ def make_producer(**overrides: object) -> Producer:
         "linger.ms": 2,
         "batch.num.messages": 10000,
         "queue.buffering.max.messages": 200000,
+        # Every record gets a verdict (acknowledged or an error) within the 30 s a publisher
+        # waits, so a row is refused rather than left in flight and produced again.
+        "message.timeout.ms": 20000,
+        "topic.metadata.propagation.max.ms": 10000,
         **overrides,
     }
     return Producer(config)

@@ -2,7 +2,8 @@
 
 * :class:`OutboxMessage` -- messages a service committed and the relay has to publish;
 * :class:`InboxMessage` -- ids of messages a service has applied (the deduplication record);
-* :class:`DeadLetter` -- messages a consumer gave up on, with the error, for replay.
+* :class:`DeadLetter` -- messages a consumer gave up on, with the error, for replay;
+* :class:`Lease` -- which relay replica publishes a database's outbox, until when.
 
 These models are shared by all databases, so queries must name theirs:
 ``OutboxMessage.objects.using(alias_for("billing"))``.
@@ -26,12 +27,22 @@ class OutboxMessage(models.Model):
         blank=True,
         help_text="Set while the consumer that wrote the row publishes it; the relay leaves it alone until then.",
     )
+    attempts = models.PositiveIntegerField(default=0, help_text="Times the broker refused the row while it answered.")
+    last_error = models.TextField(blank=True)
+    parked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set aside after too many refusals: not published, and later rows of its key wait behind it.",
+    )
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["id"], condition=Q(sent_at__isnull=True), name="outbox_unsent_idx"),
             models.Index(fields=["sent_at"], condition=Q(sent_at__isnull=False), name="outbox_sent_idx"),
+            models.Index(
+                fields=["key"], condition=Q(sent_at__isnull=True, parked_at__isnull=False), name="outbox_parked_key_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -69,6 +80,18 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_type or 'malformed'} from {self.topic}: {self.error[:60]}"
+
+
+class Lease(models.Model):
+    """A lease held by one replica (the relay's, :mod:`lotus.messaging.lease`); the database's
+    clock sets and checks ``expires_at``."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    holder = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder} until {self.expires_at:%H:%M:%S}"
 
 
 def _service_proxies() -> dict[str, type[models.Model]]:

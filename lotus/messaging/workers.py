@@ -1,4 +1,10 @@
-"""Running relays and consumers as long-lived processes that stop cleanly on a signal."""
+"""Running relays, consumers and the deadline checker as long-lived processes.
+
+A worker process stops cleanly on SIGTERM or SIGINT, and only then exits with status 0. Its
+loops survive database and broker failures themselves (:mod:`lotus.messaging.recovery`); a
+worker thread that still dies (a bug, a configuration error) stops the process with a non-zero
+status, so that its supervisor (Kubernetes, supervisord under ``make up``) restarts it and the
+failure shows."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from lotus import metrics
+from lotus.messaging.recovery import TRANSIENT, Backoff, reconnect
 from lotus.runtime import settle_heap
 from lotus.topology import SERVICES
 
@@ -28,7 +35,9 @@ def selected_services(names: Sequence[str] | None) -> list[str]:
 
 
 def run_until_signalled(workers: dict[str, Callable[[], None]], stop: threading.Event) -> None:
-    """Run each worker in a thread until SIGTERM or SIGINT sets ``stop``, then wait for all."""
+    """Run each worker in a thread until SIGTERM or SIGINT sets ``stop``, then wait for all.
+    Raise :class:`CommandError` (exit status 1) if a worker crashed instead."""
+    crashed: list[str] = []
 
     def request_stop(signum: int, _frame: object) -> None:
         log.info("received %s: finishing the work in hand", signal.Signals(signum).name)
@@ -43,6 +52,7 @@ def run_until_signalled(workers: dict[str, Callable[[], None]], stop: threading.
                 work()
             except Exception:
                 log.exception("%s crashed; stopping the process so that it can be restarted", name)
+                crashed.append(name)
                 stop.set()
             finally:
                 connections.close_all()
@@ -57,6 +67,24 @@ def run_until_signalled(workers: dict[str, Callable[[], None]], stop: threading.
             break
     for thread in threads:
         thread.join()
+    if crashed:
+        raise CommandError(f"{', '.join(crashed)} crashed (see the log above)", returncode=1)
+
+
+def keep_running(step: Callable[[], object], *, every: float, stop: threading.Event, name: str) -> None:
+    """Call ``step`` every ``every`` seconds until ``stop`` is set, surviving database and
+    broker failures with a bounded, jittered pause (the deadline checker's loop)."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            step()
+            backoff.reset()
+            pause = every
+        except TRANSIENT as exc:
+            pause = backoff.next()
+            log.warning("%s: %s: %s; again in %.1f s", name, type(exc).__name__, exc, pause)
+            reconnect()
+        stop.wait(pause)
 
 
 class WorkerCommand(BaseCommand):

@@ -97,15 +97,15 @@ def test_a_running_relay_sends_held_back_rows_soon_after_their_claimed_row_is_ma
     claimed = write("billing", key, "claimed", claimed_for=60.0)
     behind = write("billing", key, "given back to the relay")
     with Worker(lambda stop: Relay("billing", stop=stop, poll_seconds=60.0), name="relay") as relay:
-        wait_for(lambda: relay.blocked, timeout=10, message="the relay holding `behind` back")
+        wait_for(lambda: relay.held_back_for is not None, timeout=10, message="the relay holding `behind` back")
         mark_sent("billing", [claimed.id])  # what its publisher does once the broker acknowledged it
-        # No NOTIFY comes and the relay's poll is a minute away: it looks again by itself.
+        # The relay's poll and the claim are a minute away: the marking's NOTIFY wakes it.
         wait_for(
             lambda: OutboxMessage.objects.using("billing").get(pk=behind.pk).sent_at is not None,
             timeout=10,
             message="the held-back row published",
         )
-    assert not relay.blocked
+    assert relay.held_back_for is None
 
 
 def test_a_key_with_unsent_rows_is_left_to_the_relay(kafka_namespace):

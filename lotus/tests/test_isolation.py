@@ -1,5 +1,5 @@
 """Integration: each service database holds only its own tables plus the shared messaging
-(outbox, inbox, dead letters) and idempotency tables."""
+(outbox, inbox, dead letters, the relay lease) and idempotency tables."""
 
 import pytest
 from django.db import connections
@@ -8,7 +8,7 @@ from lotus.topology import SERVICES, alias_for
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
-MESSAGING = {"messaging_outboxmessage", "messaging_inboxmessage", "messaging_deadletter"}
+MESSAGING = {"messaging_outboxmessage", "messaging_inboxmessage", "messaging_deadletter", "messaging_lease"}
 SHARED = MESSAGING | {"idempotency_idempotencyrecord"}
 DJANGO = {"django_migrations"}
 FRAMEWORK_PREFIXES = ("auth_", "django_admin_log", "django_content_type", "django_session")

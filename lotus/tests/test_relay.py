@@ -107,13 +107,21 @@ def test_the_relay_plans_its_statements_on_every_run():
         assert cursor.fetchone()[0] == "force_custom_plan"
 
 
-def test_the_lease_of_an_in_memory_sqlite_database_is_not_written_to_the_working_directory():
-    import tempfile
-    from pathlib import Path
+def test_a_lease_goes_to_a_standby_only_once_it_expired_on_the_database_clock():
+    """The relay lease is a row, not a lock on a connection (a file lock for SQLite before): it
+    expires by the database's clock, and its holder notices the loss before its next batch."""
+    import time
 
-    from lotus.messaging.relay import _lock_path
+    from lotus.messaging.lease import Lease, LeaseLost
 
-    in_memory = _lock_path("file:memorydb_billing?mode=memory&cache=shared")
-    assert in_memory.parent == Path(tempfile.gettempdir())
-    assert in_memory != _lock_path("file:memorydb_orders?mode=memory&cache=shared")
-    assert _lock_path("/srv/lotus/var/db/billing.sqlite3") == Path("/srv/lotus/var/db/billing.relay.lock")
+    leader, standby = Lease("billing", "test-lease", seconds=1.0), Lease("billing", "test-lease", seconds=1.0)
+    assert leader.acquire()
+    assert not standby.acquire(), "held and not expired"
+    assert leader.acquire(), "the holder renews"
+    leader.hold()  # half of it left: nothing to do
+    time.sleep(1.3)  # the leader froze past the expiry
+    assert standby.acquire(), "expired: the standby takes it"
+    with pytest.raises(LeaseLost):
+        leader.hold()
+    standby.release()
+    assert leader.acquire(), "released: free at once"

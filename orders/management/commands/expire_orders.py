@@ -1,11 +1,15 @@
-"""``manage.py expire_orders [--loop]``: cancel orders that waited past their deadline."""
+"""``manage.py expire_orders [--loop]``: cancel orders that waited past their deadline.
 
-import signal
+With ``--loop`` it runs as a worker process: it checks every ``LOTUS_DEADLINE_CHECK_SECONDS``,
+survives database restarts and lost connections, and stops cleanly on SIGTERM or SIGINT."""
+
+import functools
 import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from lotus.messaging.workers import keep_running, run_until_signalled
 from orders.services import orders_expire
 
 
@@ -18,12 +22,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, loop, **options):
+        if not loop:
+            self.expire()
+            return
         stop = threading.Event()
-        if loop:
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-        while True:
-            for order in orders_expire():
-                self.stdout.write(f"expire_orders: {order.id} cancelled: {order.cancel_reason}")
-            if not loop or stop.wait(settings.LOTUS_DEADLINE_CHECK_SECONDS):
-                break
+        check = functools.partial(
+            keep_running, self.expire, every=settings.LOTUS_DEADLINE_CHECK_SECONDS, stop=stop, name="expire_orders"
+        )
+        run_until_signalled({"deadlines-orders": check}, stop)
+
+    def expire(self) -> None:
+        for order in orders_expire():
+            self.stdout.write(f"expire_orders: {order.id} cancelled: {order.cancel_reason}")
