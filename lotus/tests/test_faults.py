@@ -76,19 +76,35 @@ def terminate_backends(alias: str, *, only: int | None = None) -> int:
 
 # -- item 1: no worker exits on a transient fault -----------------------------------------------
 def test_a_relay_survives_its_connections_being_killed_and_publishes_on(kafka_namespace):
+    losses = []
+
+    class LosingRelay(Relay):
+        def fetch_batch(self):
+            if len(losses) < 3 and sent("billing", first):
+                losses.append(terminate_own_connection(self.alias))  # the next statement finds it gone
+            return super().fetch_batch()
+
     key = str(uuid.uuid4())
-    with Worker(lambda stop: Relay("billing", stop=stop), name="relay") as relay:
-        first = write("billing", key, "before")
+    first = write("billing", key, "before")
+    with Worker(lambda stop: LosingRelay("billing", stop=stop), name="relay") as relay:
         wait_for(lambda: sent("billing", first), timeout=15, message="the first row published")
-        killed = 0
-        for _ in range(3):  # the listening connection and the batch statements' connection go, again and again
-            killed += terminate_backends("billing")
+        wait_for(lambda: len(losses) == 3, timeout=30, message="three lost connections")
+        for _ in range(3):  # and everything else it holds, the listening connection included
+            terminate_backends("billing")
             time.sleep(0.5)
-        assert killed >= 2
         second = write("billing", key, "after")
         wait_for(lambda: sent("billing", second), timeout=30, message="a row written after the outage published")
         assert relay.published >= 2
     # Worker.stop() re-raises what the relay's thread died of: reaching here means it did not.
+
+
+def terminate_own_connection(alias: str) -> int:
+    """Kill this thread's connection to ``alias`` from outside; return its backend's pid."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    terminate_backends(alias, only=pid)
+    return pid
 
 
 def test_a_consumer_that_loses_its_database_while_dead_lettering_carries_on_and_skips_nothing(kafka_namespace):
@@ -106,9 +122,7 @@ def test_a_consumer_that_loses_its_database_while_dead_lettering_carries_on_and_
         def _dead_letter(self, record, envelope, error, *, attempts):
             if not killed.is_set():
                 killed.set()
-                with connections[self.alias].cursor() as cursor:  # make sure this thread has a connection
-                    cursor.execute("SELECT 1")
-                terminate_backends(self.alias, only=connections[self.alias].connection.info.backend_pid)
+                terminate_own_connection(self.alias)
             return super()._dead_letter(record, envelope, error, attempts=attempts)
 
     group = f"test-faults-{uuid.uuid4().hex}"
