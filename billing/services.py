@@ -90,7 +90,11 @@ def charge_order(
 
 def charge_refund(*, order_id: uuid.UUID, customer_id: int, causation_id: uuid.UUID | None = None) -> Charge:
     """Compensate the order's charge: refund it if paid, drop it if waiting, or, if the charge
-    has not arrived yet, leave a dropped charge so that it never will be taken. Idempotent."""
+    has not arrived yet, leave a dropped charge so that it never will be taken.
+
+    Idempotent and answering: a charge already refunded or dropped moves no money, and the
+    confirmation is published again (a saga that asks again lost the first one; orders ignores
+    a confirmation it no longer waits for)."""
     with unit_of_work("billing"):
         account = _locked_account(customer_id)
         charge = Charge.objects.select_for_update().filter(order_id=order_id).first()
@@ -105,8 +109,8 @@ def charge_refund(*, order_id: uuid.UUID, customer_id: int, causation_id: uuid.U
         elif charge.status == Charge.Status.WAITING:
             _set_status(charge, Charge.Status.DROPPED)
         else:
-            log.info("order %s is already %s: refund ignored", order_id, charge.status)
-            return charge
+            log.info("order %s is already %s: confirmed again", order_id, charge.status)
+            refunded = charge.amount if charge.status == Charge.Status.REFUNDED else Decimal("0")
         _publish(PaymentRefunded(order_id=order_id, customer_id=customer_id, amount=refunded), order_id, causation_id)
         return charge
 

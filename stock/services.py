@@ -71,7 +71,10 @@ def stock_receive(*, product_id: int, count: int) -> tuple[StockItem, list[uuid.
 
 def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Reservation:
     """Undo the order's reservation: goods go back on hand (and serve the queue), a waiting
-    order leaves the queue, and an order not seen yet gets a tombstone. Idempotent."""
+    order leaves the queue, and an order not seen yet gets a tombstone.
+
+    Idempotent and answering: a reservation already released or withdrawn changes no counter,
+    and the confirmation is published again (a saga that asks again lost the first one)."""
     with unit_of_work("stock"):
         known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
         if known is None:
@@ -81,12 +84,15 @@ def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None)
                 return tombstone
             known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
         if known["product_id"] is None:
+            _publish(StockReleased(order_id=order_id, quantity=0), causation_id)
             return Reservation.objects.get(order_id=order_id)
 
         # Item first, then the reservation: the lock order every writer of this product uses.
         item = _locked_item(known["product_id"], create=True)
         reservation = Reservation.objects.select_for_update().get(order_id=order_id)
         if reservation.is_settled:
+            released = reservation.quantity if reservation.status == Reservation.Status.RELEASED else 0
+            _publish(StockReleased(order_id=order_id, quantity=released), causation_id)
             return reservation
         if reservation.status == Reservation.Status.RESERVED:
             item.unreserve(reservation.quantity)
