@@ -135,23 +135,24 @@ def _serve_queue(item: StockItem, *, causation_id: uuid.UUID | None) -> list[uui
     (then it is passed over). The caller saves ``item``."""
     no_longer_holds = _no_longer_holds()
     served: list[Reservation] = []
-    after, blocked = 0, False
-    while item.on_hand > 0 and not blocked:
-        # Every reservation takes at least one item, so no more than on_hand of them can be served.
+    after, more = 0, True
+    while item.on_hand > 0 and more:
+        # Every reservation takes at least one item, so no more than on_hand of them can be served;
+        # only reservations passed over make the next page worth reading.
+        limit = item.on_hand
         page = list(
             Reservation.objects.select_for_update()
             .filter(product_id=item.product_id, status=Reservation.Status.WAITING, id__gt=after)
-            .order_by("id")[: item.on_hand]
+            .order_by("id")[:limit]
         )
-        if not page:
-            break
+        more = len(page) == limit
         for reservation in page:
             after = reservation.id
             if item.can_reserve(reservation.quantity):
                 item.reserve(reservation.quantity)
                 served.append(reservation)
             elif not no_longer_holds(reservation):
-                blocked = True  # it still holds the queue: nobody behind it is served
+                more = False  # it still holds the queue: nobody behind it is served
                 break
     if served:
         Reservation.objects.filter(id__in=[r.id for r in served]).update(status=Reservation.Status.RESERVED)

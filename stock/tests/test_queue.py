@@ -78,6 +78,16 @@ def test_goods_coming_back_serve_past_the_stuck_one_too():
     assert (status_of(stuck), status_of(waiting)) == ("waiting", "reserved")
 
 
+def test_arriving_goods_reach_past_more_stuck_reservations_than_there_are_goods():
+    stuck = [stuck_reservation(waited=timedelta(seconds=10)) for _ in range(3)]
+    later = uuid.uuid4()
+    assert stock_reserve(order_id=later, product_id=PRODUCT).status == "waiting"
+    Reservation.objects.filter(order_id__in=stuck).update(created_at=timezone.now() - timedelta(hours=1))
+    _, served = stock_receive(product_id=PRODUCT, count=2)
+    assert served == [later]
+    assert counters(PRODUCT) == (1, 1, 2)
+
+
 def test_a_stuck_reservation_is_still_withdrawn_by_its_release_and_never_served():
     stuck = stuck_reservation(waited=timedelta(hours=1))
     stock_release(order_id=stuck)
