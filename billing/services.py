@@ -1,23 +1,32 @@
 """Writes of the billing service: deposits, charges and refunds, always in balance.
 
 Every write locks the customer's :class:`Account` row first, so concurrent top-ups and
-charges of one customer are serialised and the balance can never go negative. Waiting
-charges form a first-come queue per account: a new charge never overtakes an older waiting
-one, and a top-up settles them oldest first, in the same transaction as the deposit.
+charges of one customer are serialised and the balance can never go negative.
+
+Queue policy: waiting charges form a first-come queue per account. A new charge does not
+overtake an older waiting one, and a top-up settles them oldest first, in the same transaction
+as the deposit. But a charge that has waited longer than ``LOTUS_QUEUE_HOLD_SECONDS`` (by the
+database's clock; 0: forever) no longer holds back the ones behind it: they are paid before it
+when they fit and it does not. It stays in the queue and is still paid, oldest first, once the
+balance covers it, unless a compensation drops it first. So one order that is stuck (its
+cancellation's refund dead-lettered, or a charge too large to ever be paid) cannot stall every
+later order of its customer.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
+from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Account, Charge, LedgerEntry
 from lotus.contracts import Message
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
-from lotus.db import insert_unless_present, locked, select, update
+from lotus.db import insert_unless_present, locked, select, update, waited_longer_than
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
 from lotus.topology import alias_for
@@ -42,11 +51,13 @@ def account_deposit(*, customer_id: int, amount: Decimal) -> tuple[Account, list
         account = _locked_account(customer_id)
         account.post(LedgerEntry.Kind.DEPOSIT, amount)
         settled = []
+        no_longer_holds = _no_longer_holds()
         for charge in account.charges.select_for_update().filter(status=Charge.Status.WAITING).order_by("id"):
-            if not account.can_pay(charge.amount):
-                break  # strictly oldest first: a later, smaller charge does not jump the queue
-            _pay(account, charge)
-            settled.append(charge)
+            if account.can_pay(charge.amount):
+                _pay(account, charge)
+                settled.append(charge)
+            elif not no_longer_holds(charge):
+                break  # oldest first: a later, smaller charge does not jump a charge that still holds
         account.save(update_fields=["balance"])
         return account, settled
 
@@ -61,7 +72,8 @@ def charge_order(
     with unit_of_work("billing"):
         account = _locked_account(customer_id)
         waiting = select(Charge, using=ALIAS, account_id=account.pk, status=Charge.Status.WAITING)
-        pays_now = not waiting and account.can_pay(amount)
+        no_longer_holds = _no_longer_holds()
+        pays_now = account.can_pay(amount) and all(no_longer_holds(charge) for charge in waiting)
         charge = Charge(
             order_id=order_id,
             account=account,
@@ -90,7 +102,11 @@ def charge_order(
 
 def charge_refund(*, order_id: uuid.UUID, customer_id: int, causation_id: uuid.UUID | None = None) -> Charge:
     """Compensate the order's charge: refund it if paid, drop it if waiting, or, if the charge
-    has not arrived yet, leave a dropped charge so that it never will be taken. Idempotent."""
+    has not arrived yet, leave a dropped charge so that it never will be taken.
+
+    Idempotent and answering: a charge already refunded or dropped moves no money, and the
+    confirmation is published again (a saga that asks again lost the first one; orders ignores
+    a confirmation it no longer waits for)."""
     with unit_of_work("billing"):
         account = _locked_account(customer_id)
         charge = Charge.objects.select_for_update().filter(order_id=order_id).first()
@@ -105,10 +121,16 @@ def charge_refund(*, order_id: uuid.UUID, customer_id: int, causation_id: uuid.U
         elif charge.status == Charge.Status.WAITING:
             _set_status(charge, Charge.Status.DROPPED)
         else:
-            log.info("order %s is already %s: refund ignored", order_id, charge.status)
-            return charge
+            log.info("order %s is already %s: confirmed again", order_id, charge.status)
+            refunded = charge.amount if charge.status == Charge.Status.REFUNDED else Decimal("0")
         _publish(PaymentRefunded(order_id=order_id, customer_id=customer_id, amount=refunded), order_id, causation_id)
         return charge
+
+
+def _no_longer_holds() -> Callable[[Charge], bool]:
+    """Whether a waiting charge has waited past the hold time, so that later ones may pass it."""
+    waited = waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS, using=ALIAS)
+    return lambda charge: waited(charge.created_at)
 
 
 def _pay(account: Account, charge: Charge, causation_id: uuid.UUID | None = None) -> None:

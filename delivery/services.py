@@ -91,7 +91,9 @@ def delivery_accept(*, order_id: uuid.UUID) -> DeliveryRequest:
 
 def courier_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> DeliveryRequest:
     """Free the order's courier slot (or stop its waiting); an order not seen yet gets a tombstone.
-    Idempotent."""
+
+    Idempotent and answering: a request already released frees nothing, and the confirmation is
+    published again (a saga that asks again lost the first one)."""
     with unit_of_work("delivery"):
         request = DeliveryRequest.objects.select_for_update().filter(order_id=order_id).first()
         if request is None:
@@ -101,6 +103,7 @@ def courier_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = Non
                 return tombstone
             request = DeliveryRequest.objects.select_for_update().get(order_id=order_id)
         if request.status == DeliveryRequest.Status.RELEASED:
+            _publish(CourierReleased(order_id=order_id), causation_id)
             return request
         if request.status == DeliveryRequest.Status.RESERVED:
             booking = SlotBooking.objects.select_for_update().get(courier_id=request.courier_id, slot=request.slot)

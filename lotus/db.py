@@ -21,6 +21,10 @@ nothing happens, in one round trip and without an error that would abort the tra
 It works on PostgreSQL and SQLite.
 
 :class:`DatabaseNow` is a time taken from the database's clock rather than this host's.
+
+:func:`waited_longer_than` tells whether a row written at some time has waited longer than a
+number of seconds by the database's clock, which every process shares (the processes' own
+clocks may differ).
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.db import connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.options import Options
+from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
 
@@ -334,3 +340,29 @@ def _from_db(column: models.expressions.Col, value: object, connection: BaseData
     for converter in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
         value = converter(value, column, connection)
     return value
+
+
+def database_now(using: str) -> datetime:
+    """The database's clock: ``now()`` on PostgreSQL (the start of the current transaction);
+    SQLite runs inside this process, so its clock is this process's."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        return cursor.fetchone()[0]
+
+
+def waited_longer_than(seconds: float, *, using: str) -> Callable[[datetime], bool]:
+    """A test of whether a moment lies more than ``seconds`` before the database's ``now()``
+    (always False when ``seconds`` is 0 or less); the clock is read once, when first needed."""
+    cutoff: list[datetime] = []
+
+    def waited(since: datetime) -> bool:
+        if seconds <= 0:
+            return False
+        if not cutoff:
+            cutoff.append(database_now(using) - timedelta(seconds=seconds))
+        return since < cutoff[0]
+
+    return waited

@@ -176,6 +176,11 @@ LOTUS_OUTBOX_CLAIM_SECONDS = env.float("LOTUS_OUTBOX_CLAIM_SECONDS", default=10.
 LOTUS_WEB_PUBLISHES = env.bool("LOTUS_WEB_PUBLISHES", default=True)
 LOTUS_WEB_PUBLISH_WAIT_SECONDS = env.float("LOTUS_WEB_PUBLISH_WAIT_SECONDS", default=1.0)
 
+# Billing's waiting charges and stock's waiting reservations are first-come queues; one that
+# has waited longer than this (seconds, by the database's clock) no longer holds back the
+# ones behind it.
+LOTUS_QUEUE_HOLD_SECONDS = env.float("LOTUS_QUEUE_HOLD_SECONDS", default=600)
+
 #: How long an Idempotency-Key is remembered (lotus.idempotency).
 LOTUS_IDEMPOTENCY_TTL_HOURS = env.float("LOTUS_IDEMPOTENCY_TTL_HOURS", default=24)
 
@@ -189,6 +194,9 @@ PROMETHEUS_EXPORT_MIGRATIONS = False
 LOTUS_PAYMENT_TIMEOUT = env.float("LOTUS_PAYMENT_TIMEOUT", default=0)
 LOTUS_STOCK_TIMEOUT = env.float("LOTUS_STOCK_TIMEOUT", default=0)
 LOTUS_DELIVERY_TIMEOUT = env.float("LOTUS_DELIVERY_TIMEOUT", default=0)
+# An order still Cancelling after this is escalated once: flagged for the operator and its
+# pending compensations asked for again (0: never).
+LOTUS_CANCELLING_TIMEOUT = env.float("LOTUS_CANCELLING_TIMEOUT", default=300)
 LOTUS_DEADLINE_CHECK_SECONDS = env.float("LOTUS_DEADLINE_CHECK_SECONDS", default=5)
 
 LOGGING = {

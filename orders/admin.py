@@ -1,4 +1,10 @@
-"""Admin: the catalog, and orders with their state and saga history."""
+"""Admin: the catalog, and orders with their state and saga history.
+
+Orders whose cancellation the deadline checker escalated (compensations overdue, see
+``orders.services.order_escalate``) are what the operator looks at first: the "escalated"
+filter lists them, and "escalated, still cancelling" the ones that need a hand (a dead letter
+to replay, a service to fix).
+"""
 
 from django.contrib import admin
 
@@ -21,10 +27,37 @@ class TransitionInline(admin.TabularInline):
         return False
 
 
+class EscalatedFilter(admin.SimpleListFilter):
+    title = "escalated"
+    parameter_name = "escalated"
+
+    def lookups(self, request, model_admin):
+        return [("stuck", "escalated, still cancelling"), ("yes", "escalated"), ("no", "not escalated")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "stuck":
+            return queryset.filter(escalated_at__isnull=False, status=Order.Status.CANCELLING)
+        if self.value() == "yes":
+            return queryset.filter(escalated_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(escalated_at__isnull=True)
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("id", "customer_id", "product_id", "price", "status", "created_at", "updated_at")
-    list_filter = ("status", "product_id")
+    list_display = (
+        "id",
+        "customer_id",
+        "product_id",
+        "price",
+        "status",
+        "pending_compensations",
+        "escalated_at",
+        "created_at",
+        "updated_at",
+    )
+    list_filter = ("status", EscalatedFilter, "product_id")
     search_fields = ("id", "customer_id")
     readonly_fields = (
         "id",
@@ -34,6 +67,10 @@ class OrderAdmin(admin.ModelAdmin):
         "manual_delivery",
         "delivery_slot",
         "status",
+        "pending_compensations",
+        "refunded",
+        "cancel_reason",
+        "escalated_at",
         "created_at",
         "updated_at",
     )

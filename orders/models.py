@@ -55,10 +55,20 @@ class Order(FSMModelMixin, models.Model):
     )
     refunded = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     cancel_reason = models.CharField(max_length=200, blank=True)
+    escalated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the deadline checker found it Cancelling past LOTUS_CANCELLING_TIMEOUT and asked again.",
+    )
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["customer_id", "created_at"], name="order_customer_idx")]
+        indexes = [
+            models.Index(fields=["customer_id", "created_at"], name="order_customer_idx"),
+            models.Index(
+                fields=["escalated_at"], name="order_escalated_idx", condition=models.Q(escalated_at__isnull=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"order {self.id}: {self.status}"

@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Now
 from django.utils import timezone
 from django_fsm import can_proceed
 
@@ -121,15 +123,25 @@ def order_cancel(*, order_id: uuid.UUID, customer_id: int | None, reason: str = 
             raise NotFound(f"Order {order_id} not found.")
         if not can_proceed(order.cancel):
             raise Conflict(f"Order {order_id} is {order.status} and can no longer be cancelled.")
-        _transition(order, lambda: order.cancel(reason), reason)
-        compensations = {
-            "billing": RefundOrder(order_id=order.id, customer_id=order.customer_id),
-            "stock": ReleaseStock(order_id=order.id),
-            "delivery": ReleaseCourier(order_id=order.id),
-        }
-        for service in order.pending_compensations:
-            _publish(order, compensations[service])
+        _cancel(order, reason)
         return order
+
+
+def _cancel(order: Order, reason: str) -> None:
+    _transition(order, lambda: order.cancel(reason), reason)
+    _ask_to_compensate(order)
+
+
+def _ask_to_compensate(order: Order) -> None:
+    """Publish the compensation command of every service whose confirmation is pending (each
+    answers a repeated command again, so asking twice is safe)."""
+    compensations = {
+        "billing": RefundOrder(order_id=order.id, customer_id=order.customer_id),
+        "stock": ReleaseStock(order_id=order.id),
+        "delivery": ReleaseCourier(order_id=order.id),
+    }
+    for service in order.pending_compensations:
+        _publish(order, compensations[service])
 
 
 def order_compensated(
@@ -204,23 +216,95 @@ def _publish(order: Order, message: Message, causation_id: uuid.UUID | None = No
     publish(message, service="orders", correlation_id=order.id, causation_id=causation_id)
 
 
-def orders_expire(*, now: datetime | None = None) -> list[Order]:
-    """Cancel, with compensations, every order that waited past its state's deadline.
+def orders_expire() -> list[Order]:
+    """Cancel, with compensations, every order that waited past its state's deadline, and
+    escalate every cancellation whose compensations are overdue; return the cancelled orders.
 
-    The deadline counts from the order's last transition (``updated_at``), so it survives
-    restarts: nothing is kept in memory.
+    Deadlines count from the order's last transition (``updated_at``), so they survive restarts:
+    nothing is kept in memory. The ids are read without a lock; each order is then checked again
+    under its row lock (:func:`order_expire`, :func:`order_escalate`), because a reply may move it
+    on in between.
     """
-    now = now or timezone.now()
     expired = []
-    for status, seconds, what in _deadlines():
-        cutoff = now - timedelta(seconds=seconds)
-        for order_id in Order.objects.filter(status=status, updated_at__lt=cutoff).values_list("id", flat=True):
-            reason = f"{what} did not happen within {_duration(seconds)}"
-            try:
-                expired.append(order_cancel(order_id=order_id, customer_id=None, reason=reason))
-            except Conflict:
-                continue  # it moved on meanwhile
+    for order_id, status in orders_past_deadline():
+        if status == Order.Status.CANCELLING:
+            order_escalate(order_id=order_id)
+            continue
+        order = order_expire(order_id=order_id, status=status)
+        if order is not None:
+            expired.append(order)
     return expired
+
+
+def orders_past_deadline() -> list[tuple[uuid.UUID, str]]:
+    """``(id, state)`` of the orders that have been in their state longer than its deadline, by
+    the database's clock; read without a lock, so only candidates."""
+    candidates = []
+    for status, seconds, _ in _deadlines():
+        found = Order.objects.filter(status=status, updated_at__lt=_ago(seconds))
+        if status == Order.Status.CANCELLING:
+            found = found.filter(escalated_at__isnull=True)
+        candidates += [(order_id, status) for order_id in found.order_by("updated_at").values_list("id", flat=True)]
+    return candidates
+
+
+def order_expire(*, order_id: uuid.UUID, status: str) -> Order | None:
+    """Cancel the order if it is still in ``status`` and has been for longer than that state's
+    deadline (checked under its row lock, by the database's clock); None when it moved on."""
+    deadline = _deadline_of(status)
+    if deadline is None or status == Order.Status.CANCELLING:
+        return None
+    seconds, what = deadline
+    with unit_of_work("orders"):
+        order = _locked_if(id=order_id, status=status, updated_at__lt=_ago(seconds))
+        if order is None:
+            log.info("order %s: no longer %s past its deadline; not cancelled", order_id, status)
+            return None
+        _cancel(order, f"{what} did not happen within {_duration(seconds)}")
+        return order
+
+
+def order_escalate(*, order_id: uuid.UUID) -> Order | None:
+    """An order still ``Cancelling`` past ``LOTUS_CANCELLING_TIMEOUT`` (its compensations are
+    lost, or dead-lettered): flag it for the operator once (``escalated_at``, a history record
+    naming the overdue compensations, the ``lotus_orders_escalated`` metric) and ask for the
+    pending compensations once more, with new messages. None when it is not (or no longer) due."""
+    deadline = _deadline_of(Order.Status.CANCELLING)
+    if deadline is None:
+        return None
+    seconds, _ = deadline
+    with unit_of_work("orders"):
+        order = _locked_if(
+            id=order_id, status=Order.Status.CANCELLING, escalated_at__isnull=True, updated_at__lt=_ago(seconds)
+        )
+        if order is None:
+            return None
+        order.escalated_at = order.database_now
+        update(order, ["escalated_at"], using=ALIAS)
+        overdue = ", ".join(order.pending_compensations)
+        reason = f"escalated: {overdue} not confirmed within {_duration(seconds)}; asked again"
+        escalation = OrderTransition(
+            order=order, source=order.status, target=order.status, reason=reason, at=order.escalated_at
+        )
+        insert([escalation], using=ALIAS)
+        _ask_to_compensate(order)
+        log.warning("order %s: %s", order.id, reason)
+        return order
+
+
+def _locked_if(**conditions) -> Order | None:
+    """The order matching ``conditions``, locked; the database's clock comes with it
+    (``database_now``). A row that a concurrent writer changes is checked again after its
+    commit (PostgreSQL re-evaluates the conditions of ``FOR UPDATE`` on the new version)."""
+    return Order.objects.select_for_update().annotate(database_now=Now()).filter(**conditions).first()
+
+
+def _ago(seconds: float) -> CombinedExpression:
+    return Now() - timedelta(seconds=seconds)
+
+
+def _deadline_of(status: str) -> tuple[float, str] | None:
+    return next(((seconds, what) for state, seconds, what in _deadlines() if state == status), None)
 
 
 def _deadlines() -> list[tuple[str, float, str]]:
@@ -228,6 +312,7 @@ def _deadlines() -> list[tuple[str, float, str]]:
         (Order.Status.VALIDATING_BILLING, settings.LOTUS_PAYMENT_TIMEOUT, "payment"),
         (Order.Status.VALIDATING_STOCK, settings.LOTUS_STOCK_TIMEOUT, "the stock reservation"),
         (Order.Status.VALIDATING_DELIVERY, settings.LOTUS_DELIVERY_TIMEOUT, "the courier reservation"),
+        (Order.Status.CANCELLING, settings.LOTUS_CANCELLING_TIMEOUT, "the compensations"),
     ]
     return [(status, seconds, what) for status, seconds, what in configured if seconds > 0]
 

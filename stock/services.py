@@ -2,19 +2,29 @@
 
 Every write locks the product's :class:`StockItem` row first (and only then its reservations),
 so all writers of one product are serialised in the same lock order and the counters can
-never go negative or drift apart. Waiting reservations form a first-come queue per product:
-a new reservation never overtakes an older waiting one, and goods that arrive or come back
-serve the queue oldest first.
+never go negative or drift apart.
+
+Queue policy: waiting reservations form a first-come queue per product. A new reservation
+does not overtake an older waiting one, and goods that arrive or come back serve the queue
+oldest first. But a reservation that has waited longer than ``LOTUS_QUEUE_HOLD_SECONDS`` (by
+the database's clock; 0: forever) no longer holds back the ones behind it: they are served
+before it when they fit and it does not. It stays in the queue and is still served, oldest
+first, once the goods cover it, unless a release withdraws it first. So one order that is stuck
+(its cancellation's release dead-lettered, or a quantity that never arrives) cannot stall
+every later order of its product.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
-from lotus.db import exists, insert_unless_present, locked, update
+from lotus.db import database_now, exists, insert_unless_present, locked, update, waited_longer_than
 from lotus.errors import LotusError, NotFound
 from lotus.messaging.outbox import publish
 from lotus.messaging.registry import unit_of_work
@@ -37,7 +47,9 @@ def stock_reserve(
         raise LotusError(f"quantity must be positive, not {quantity}.")
     with unit_of_work("stock"):
         item = _locked_item(product_id, create=True)
-        queue_ahead = exists(Reservation, using=ALIAS, product_id=product_id, status=Reservation.Status.WAITING)
+        queue_ahead = exists(
+            Reservation, using=ALIAS, product_id=product_id, status=Reservation.Status.WAITING
+        ) and _a_waiting_one_holds(product_id)
         served_now = not queue_ahead and item.can_reserve(quantity)
         status = Reservation.Status.RESERVED if served_now else Reservation.Status.WAITING
         reservation = Reservation(order_id=order_id, product_id=product_id, quantity=quantity, status=status)
@@ -71,7 +83,10 @@ def stock_receive(*, product_id: int, count: int) -> tuple[StockItem, list[uuid.
 
 def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Reservation:
     """Undo the order's reservation: goods go back on hand (and serve the queue), a waiting
-    order leaves the queue, and an order not seen yet gets a tombstone. Idempotent."""
+    order leaves the queue, and an order not seen yet gets a tombstone.
+
+    Idempotent and answering: a reservation already released or withdrawn changes no counter,
+    and the confirmation is published again (a saga that asks again lost the first one)."""
     with unit_of_work("stock"):
         known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
         if known is None:
@@ -81,12 +96,15 @@ def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None)
                 return tombstone
             known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
         if known["product_id"] is None:
+            _publish(StockReleased(order_id=order_id, quantity=0), causation_id)
             return Reservation.objects.get(order_id=order_id)
 
         # Item first, then the reservation: the lock order every writer of this product uses.
         item = _locked_item(known["product_id"], create=True)
         reservation = Reservation.objects.select_for_update().get(order_id=order_id)
         if reservation.is_settled:
+            released = reservation.quantity if reservation.status == Reservation.Status.RELEASED else 0
+            _publish(StockReleased(order_id=order_id, quantity=released), causation_id)
             return reservation
         if reservation.status == Reservation.Status.RESERVED:
             item.unreserve(reservation.quantity)
@@ -112,22 +130,30 @@ def _locked_item(product_id: int, *, create: bool) -> StockItem | None:
 
 
 def _serve_queue(item: StockItem, *, causation_id: uuid.UUID | None) -> list[uuid.UUID]:
-    """Reserve waiting orders of the locked ``item`` oldest first while goods allow (strict FIFO:
-    the first order that cannot be served blocks the ones behind it). The caller saves ``item``."""
-    if item.on_hand == 0:
-        return []
-    # Every reservation takes at least one item, so no more than on_hand of them can be served.
-    waiting = (
-        Reservation.objects.select_for_update()
-        .filter(product_id=item.product_id, status=Reservation.Status.WAITING)
-        .order_by("id")[: item.on_hand]
-    )
+    """Reserve waiting orders of the locked ``item`` oldest first while goods allow; the first
+    order that cannot be served blocks the ones behind it, unless it waited past the hold time
+    (then it is passed over). The caller saves ``item``."""
+    no_longer_holds = _no_longer_holds()
     served: list[Reservation] = []
-    for reservation in waiting:
-        if not item.can_reserve(reservation.quantity):
-            break
-        item.reserve(reservation.quantity)
-        served.append(reservation)
+    after, more = 0, True
+    while item.on_hand > 0 and more:
+        # Every reservation takes at least one item, so no more than on_hand of them can be served;
+        # only reservations passed over make the next page worth reading.
+        limit = item.on_hand
+        page = list(
+            Reservation.objects.select_for_update()
+            .filter(product_id=item.product_id, status=Reservation.Status.WAITING, id__gt=after)
+            .order_by("id")[:limit]
+        )
+        more = len(page) == limit
+        for reservation in page:
+            after = reservation.id
+            if item.can_reserve(reservation.quantity):
+                item.reserve(reservation.quantity)
+                served.append(reservation)
+            elif not no_longer_holds(reservation):
+                more = False  # it still holds the queue: nobody behind it is served
+                break
     if served:
         Reservation.objects.filter(id__in=[r.id for r in served]).update(status=Reservation.Status.RESERVED)
     for reservation in served:
@@ -136,6 +162,23 @@ def _serve_queue(item: StockItem, *, causation_id: uuid.UUID | None) -> list[uui
         )
         publish(message, service=SERVICE, correlation_id=reservation.order_id, causation_id=causation_id)
     return [r.order_id for r in served]
+
+
+def _a_waiting_one_holds(product_id: int) -> bool:
+    """Whether a waiting reservation of the product has waited less than the hold time."""
+    seconds = settings.LOTUS_QUEUE_HOLD_SECONDS
+    if seconds <= 0:
+        return True
+    cutoff = database_now(ALIAS) - timedelta(seconds=seconds)
+    return exists(
+        Reservation, using=ALIAS, product_id=product_id, status=Reservation.Status.WAITING, created_at__gt=cutoff
+    )
+
+
+def _no_longer_holds() -> Callable[[Reservation], bool]:
+    """Whether a waiting reservation has waited past the hold time, so that later ones may pass it."""
+    waited = waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS, using=ALIAS)
+    return lambda reservation: waited(reservation.created_at)
 
 
 def _create_tombstone(order_id: uuid.UUID) -> Reservation | None:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import Account, Charge
+from billing.models import Account, Charge, LedgerEntry
 from billing.services import account_deposit, charge_order, charge_refund
 from billing.tests.books import assert_ledgers_balance
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
@@ -80,15 +80,28 @@ def test_charging_an_order_twice_charges_once():
     assert len(published("billing", PaymentTaken)) == 1
 
 
-def test_refunding_a_paid_charge_gives_the_money_back_once():
+def test_refunding_a_paid_charge_gives_the_money_back_once_and_confirms_every_time_it_is_asked():
     account_deposit(customer_id=1, amount=D("1000"))
     order = uuid.uuid4()
     charge_order(order_id=order, customer_id=1, amount=D("300"))
     charge_refund(order_id=order, customer_id=1)
-    charge_refund(order_id=order, customer_id=1)
+    charge_refund(order_id=order, customer_id=1)  # asked again: the first confirmation was lost
     assert balance() == D("1000")
+    assert LedgerEntry.objects.filter(order_id=order, kind="refund").count() == 1
     assert Charge.objects.get(order_id=order).status == "refunded"
-    assert published("billing", PaymentRefunded) == [PaymentRefunded(order_id=order, customer_id=1, amount=D("300"))]
+    assert (
+        published("billing", PaymentRefunded) == [PaymentRefunded(order_id=order, customer_id=1, amount=D("300"))] * 2
+    )
+
+
+def test_a_dropped_charge_asked_again_confirms_again_with_nothing_refunded():
+    order = uuid.uuid4()
+    charge_order(order_id=order, customer_id=1, amount=D("300"))
+    charge_refund(order_id=order, customer_id=1)
+    charge_refund(order_id=order, customer_id=1)
+    assert Charge.objects.get(order_id=order).status == "dropped"
+    assert published("billing", PaymentRefunded) == [PaymentRefunded(order_id=order, customer_id=1, amount=D("0"))] * 2
+    assert not LedgerEntry.objects.filter(order_id=order).exists()
 
 
 def test_refunding_a_waiting_charge_drops_it_so_a_top_up_does_not_take_it():
