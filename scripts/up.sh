@@ -32,6 +32,7 @@ fi
 state="${LOTUS_VAR_DIR:-var}/supervisor"
 mkdir -p "$state"
 state="$(cd "$state" && pwd)"
+rm -f "$state"/*.log "$state"/*.log.[0-9]*
 (umask 077 && scripts/supervisord-conf.sh Procfile "$state" >"$state/supervisord.conf")
 cat >&2 <<BANNER
 
