@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start `make up` the way a user does (SQLite under a fresh var dir, the running Kafka),
 # wait until /healthz and /readyz answer and a ping travels, SIGKILL one relay and one
-# consumer and check that the others run on and that both come back by themselves (a ping
-# travels again), then stop it with SIGINT like Ctrl-C and check that every process exits.
+# consumer and check that the others run on and that both come back by themselves, then the
+# same with the web, check that a ping travels again, then stop it with SIGINT like Ctrl-C
+# and check that every process exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${LOTUS_SMOKE_PORT:-8765}
@@ -10,7 +11,6 @@ var_dir=$(mktemp -d /tmp/lotus-smoke.XXXXXX)
 log="$var_dir/up.log"
 timeout_s=${LOTUS_SMOKE_TIMEOUT:-180}
 restart_timeout_s=${LOTUS_SMOKE_RESTART_TIMEOUT:-60}
-killed=(relay-orders consume-billing)
 
 # program -> pid, from supervisord (empty when the program is not running).
 pids() {
@@ -53,41 +53,49 @@ if ! ping_all; then
   echo "lotus: the ping did not travel; the make up log:" >&2; tail -n 60 "$log" >&2; exit 1
 fi
 
-before=$(pids)
-for program in "${killed[@]}"; do
-  old=$(awk -v p="$program" '$1 == p { print $2 }' <<<"$before")
-  if [ -z "$old" ]; then
-    echo "lotus: $program is not running under supervisord:" >&2; echo "$before" >&2; exit 1
-  fi
-  echo "lotus: SIGKILL $program (pid $old)" >&2
-  kill -KILL "$old"
-done
-if ! curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null; then
-  echo "lotus: the web stopped answering /healthz after the kills; its log:" >&2; tail -n 60 "$log" >&2; exit 1
-fi
-back=""
-for _ in $(seq 1 "$restart_timeout_s"); do
-  after=$(pids)
-  back=yes
-  for program in "${killed[@]}"; do
+# SIGKILL the given programs; check that the web answers (unless it was killed), that they are
+# running again with new pids within the bound and that every other program kept its pid.
+kill_and_check() {
+  local before after back program old new others_before others_after
+  before=$(pids)
+  for program in "$@"; do
     old=$(awk -v p="$program" '$1 == p { print $2 }' <<<"$before")
-    new=$(awk -v p="$program" '$1 == p { print $2 }' <<<"$after")
-    if [ -z "$new" ] || [ "$new" = "$old" ]; then back=""; fi
+    if [ -z "$old" ]; then
+      echo "lotus: $program is not running under supervisord:" >&2; echo "$before" >&2; exit 1
+    fi
+    echo "lotus: SIGKILL $program (pid $old)" >&2
+    kill -KILL "$old"
   done
-  [ -n "$back" ] && break
-  sleep 1
-done
-if [ -z "$back" ]; then
-  echo "lotus: the killed programs were not running again within ${restart_timeout_s}s:" >&2
-  echo "$after" >&2; tail -n 60 "$log" >&2; exit 1
-fi
-others_before=$(grep -v -w -F "${killed[@]/#/-e}" <<<"$before")
-others_after=$(grep -v -w -F "${killed[@]/#/-e}" <<<"$after")
-if [ "$others_before" != "$others_after" ]; then
-  echo "lotus: killing ${killed[*]} disturbed other programs; before and after:" >&2
-  diff <(echo "$others_before") <(echo "$others_after") >&2 || true; exit 1
-fi
-echo "lotus: ${killed[*]} came back with new pids; the other $(wc -l <<<"$others_after") programs ran on" >&2
+  if [[ " $* " != *" web "* ]] && ! curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null; then
+    echo "lotus: the web stopped answering /healthz after the kills; its log:" >&2; tail -n 60 "$log" >&2; exit 1
+  fi
+  back=""
+  for _ in $(seq 1 "$restart_timeout_s"); do
+    after=$(pids)
+    back=yes
+    for program in "$@"; do
+      old=$(awk -v p="$program" '$1 == p { print $2 }' <<<"$before")
+      new=$(awk -v p="$program" '$1 == p { print $2 }' <<<"$after")
+      if [ -z "$new" ] || [ "$new" = "$old" ]; then back=""; fi
+    done
+    if [ -n "$back" ] && curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then break; fi
+    back=""
+    sleep 1
+  done
+  if [ -z "$back" ]; then
+    echo "lotus: $* were not running again (and the web answering) within ${restart_timeout_s}s:" >&2
+    echo "$after" >&2; tail -n 60 "$log" >&2; exit 1
+  fi
+  others_before=$(awk -v killed=" $* " 'index(killed, " " $1 " ") == 0' <<<"$before")
+  others_after=$(awk -v killed=" $* " 'index(killed, " " $1 " ") == 0' <<<"$after")
+  if [ "$others_before" != "$others_after" ]; then
+    echo "lotus: killing $* disturbed other programs; before and after:" >&2
+    diff <(echo "$others_before") <(echo "$others_after") >&2 || true; exit 1
+  fi
+  echo "lotus: $* came back with new pids; the other $(wc -l <<<"$others_after") programs ran on" >&2
+}
+kill_and_check relay-orders consume-billing
+kill_and_check web
 echo "lotus: sending a ping through every relay and consumer again" >&2
 if ! ping_all; then
   echo "lotus: the ping did not travel after the restarts; the make up log:" >&2; tail -n 60 "$log" >&2; exit 1
