@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from lotus.topology import SERVICES, database_settings
 
@@ -160,8 +161,28 @@ LOTUS_RELAY_LEASE_SECONDS = env.float("LOTUS_RELAY_LEASE_SECONDS", default=10.0)
 # Refusals (while the broker answers) after which an outbox row is parked for an operator.
 LOTUS_RELAY_MAX_ATTEMPTS = env.int("LOTUS_RELAY_MAX_ATTEMPTS", default=8)
 LOTUS_OUTBOX_RETENTION_HOURS = env.float("LOTUS_OUTBOX_RETENTION_HOURS", default=24.0)
-# Longer than any topic's retention: a duplicate can arrive as long as Kafka keeps the message.
-LOTUS_INBOX_RETENTION_HOURS = env.float("LOTUS_INBOX_RETENTION_HOURS", default=168.0)
+# Topics keep their records this long (`retention.ms`, set by `manage.py kafka_topics`). A
+# consumer group whose committed offsets expired re-reads a topic from its earliest record, so
+# a duplicate can arrive as long as Kafka keeps the message: the inbox must remember applied ids
+# longer than that, by a margin for the consumer that catches up late.
+LOTUS_KAFKA_RETENTION_HOURS = env.float("LOTUS_KAFKA_RETENTION_HOURS", default=168.0)
+LOTUS_INBOX_RETENTION_MARGIN_HOURS = env.float("LOTUS_INBOX_RETENTION_MARGIN_HOURS", default=24.0)
+LOTUS_INBOX_RETENTION_HOURS = env.float(
+    "LOTUS_INBOX_RETENTION_HOURS", default=LOTUS_KAFKA_RETENTION_HOURS + LOTUS_INBOX_RETENTION_MARGIN_HOURS
+)
+if LOTUS_KAFKA_RETENTION_HOURS <= 0 or LOTUS_INBOX_RETENTION_MARGIN_HOURS < 0:
+    raise ImproperlyConfigured(
+        f"LOTUS_KAFKA_RETENTION_HOURS={LOTUS_KAFKA_RETENTION_HOURS:g} must be positive and "
+        f"LOTUS_INBOX_RETENTION_MARGIN_HOURS={LOTUS_INBOX_RETENTION_MARGIN_HOURS:g} not negative"
+    )
+if LOTUS_INBOX_RETENTION_HOURS < LOTUS_KAFKA_RETENTION_HOURS + LOTUS_INBOX_RETENTION_MARGIN_HOURS:
+    raise ImproperlyConfigured(
+        f"LOTUS_INBOX_RETENTION_HOURS={LOTUS_INBOX_RETENTION_HOURS:g} is shorter than "
+        f"LOTUS_KAFKA_RETENTION_HOURS={LOTUS_KAFKA_RETENTION_HOURS:g} + "
+        f"LOTUS_INBOX_RETENTION_MARGIN_HOURS={LOTUS_INBOX_RETENTION_MARGIN_HOURS:g}: a message Kafka "
+        "still redelivers would be applied twice once its inbox id is pruned; raise "
+        "LOTUS_INBOX_RETENTION_HOURS (or unset it for the default) or lower the topics' retention"
+    )
 LOTUS_CONSUMER_MAX_ATTEMPTS = env.int("LOTUS_CONSUMER_MAX_ATTEMPTS", default=5)
 LOTUS_CONSUMER_BACKOFF_SECONDS = env.float("LOTUS_CONSUMER_BACKOFF_SECONDS", default=0.2)
 # How often applied offsets are committed to Kafka; a crash redelivers at most this much,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make up`: start Kafka (and PostgreSQL when DATABASE_URL points at it), migrate and seed
 # every service database, then run the web process and every relay and consumer (Procfile)
-# until Ctrl-C. With no DATABASE_URL each service gets a SQLite file under var/db/.
+# under supervisord until Ctrl-C: a process that exits or is killed is started again and the
+# others run on (as on Kubernetes). With no DATABASE_URL each service gets a SQLite file under
+# var/db/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
@@ -27,6 +29,11 @@ if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
   echo "lotus: port $port is in use by another process; set LOTUS_PORT" >&2
   exit 1
 fi
+state="${LOTUS_VAR_DIR:-var}/supervisor"
+mkdir -p "$state"
+state="$(cd "$state" && pwd)"
+rm -f "$state"/*.log "$state"/*.log.[0-9]*
+(umask 077 && scripts/supervisord-conf.sh Procfile "$state" >"$state/supervisord.conf")
 cat >&2 <<BANNER
 
 lotus: starting web, relays and consumers (Ctrl-C stops them all)
@@ -34,6 +41,7 @@ lotus: starting web, relays and consumers (Ctrl-C stops them all)
   browsable API  http://$host:$port/api-auth/login/ then any endpoint in a browser
   admin          http://$host:$port/admin/   (operator: ${LOTUS_OPERATOR_EMAIL:-operator@lotus.local})
   health         http://$host:$port/healthz  http://$host:$port/readyz
+  processes      supervisord restarts any that exits; ${LOTUS_VENV:-.venv}/bin/supervisorctl -c $state/supervisord.conf status
 
 BANNER
-exec honcho --no-colour start -f Procfile
+exec supervisord --configuration "$state/supervisord.conf"

@@ -1,7 +1,10 @@
 """Kafka clients configured for Lotus, and the topics the project creates itself.
 
 Topics are never auto-created by the broker: :func:`ensure_topics` creates every contract
-topic and every service's dead-letter topic with ``LOTUS_KAFKA_PARTITIONS`` partitions.
+topic and every service's dead-letter topic with ``LOTUS_KAFKA_PARTITIONS`` partitions and an
+explicit retention, ``LOTUS_KAFKA_RETENTION_HOURS``, rather than the broker's default: the inbox
+retention is checked against it at start-up (settings), so it must be what the topics really keep.
+:func:`retention_mismatches` finds existing topics that keep records for another time.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import logging
 from collections.abc import Iterable
 
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 from django.conf import settings
 
 from lotus import contracts
@@ -81,6 +84,11 @@ def make_admin() -> AdminClient:
     return AdminClient(_common())
 
 
+def retention_ms() -> int:
+    """The ``retention.ms`` Lotus gives its topics: ``LOTUS_KAFKA_RETENTION_HOURS``."""
+    return round(settings.LOTUS_KAFKA_RETENTION_HOURS * 3600 * 1000)
+
+
 def ensure_topics(
     names: Iterable[str] | None = None, *, partitions: int | None = None, timeout: float = 30.0
 ) -> list[str]:
@@ -92,8 +100,9 @@ def ensure_topics(
     missing = [name for name in names if name not in existing]
     if not missing:
         return []
+    config = {"retention.ms": str(retention_ms())}
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in missing],
+        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config) for name in missing],
         operation_timeout=timeout,
     )
     created = []
@@ -106,6 +115,25 @@ def ensure_topics(
                 raise
     log.info("created topics: %s", ", ".join(sorted(created)))
     return sorted(created)
+
+
+def retention_mismatches(names: Iterable[str] | None = None, *, timeout: float = 30.0) -> dict[str, int]:
+    """Return ``{topic: retention.ms}`` for the existing topics among ``names`` (every Lotus
+    topic by default) that keep records for another time than :func:`retention_ms`, whether set
+    on the topic or inherited from the broker's default."""
+    names = sorted(set(names if names is not None else all_topics()))
+    admin = make_admin()
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in names if name in existing]
+    if not resources:
+        return {}
+    wanted = retention_ms()
+    mismatches = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=timeout).items():
+        actual = int(future.result()["retention.ms"].value)
+        if actual != wanted:
+            mismatches[resource.name] = actual
+    return dict(sorted(mismatches.items()))
 
 
 def drop_topics(timeout: float = 30.0) -> list[str]:

@@ -1,12 +1,16 @@
-"""Integration: topics are created per namespace and a throwaway namespace's topics can be
+"""Integration: topics are created per namespace with the configured retention, existing topics
+that keep records for another time are reported, and a throwaway namespace's topics can be
 deleted without touching anyone else's (the real Kafka broker)."""
 
+import io
 import uuid
+from contextlib import contextmanager
 
 import pytest
+from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, ResourceType
 from django.core.management import CommandError, call_command
 
-from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics, make_admin
+from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics, make_admin, retention_mismatches
 from lotus.testing import wait_for
 
 pytestmark = pytest.mark.integration
@@ -22,6 +26,8 @@ def test_drop_topics_deletes_its_namespace_and_nothing_else(kafka_namespace, set
     settings.LOTUS_KAFKA_NAMESPACE = throwaway
     created = ensure_topics(partitions=1)
     assert sorted(created) == sorted(all_topics())
+    # The broker's metadata lists a new topic a moment after its creation is acknowledged.
+    wait_for(lambda: topics_under(throwaway) == set(created), timeout=30, message="the new topics to be listed")
 
     assert drop_topics() == sorted(created)
     wait_for(lambda: not topics_under(throwaway), timeout=30, message="the throwaway topics to go")
@@ -35,3 +41,73 @@ def test_drop_topics_refuses_without_a_namespace(settings):
         drop_topics()
     with pytest.raises(CommandError, match="LOTUS_KAFKA_NAMESPACE"):
         call_command("kafka_topics", "--drop")
+
+
+def retention_of(topics) -> dict[str, tuple[int, bool]]:
+    """``{topic: (retention.ms, set on the topic itself)}`` as the broker describes them."""
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in topics]
+    admin = make_admin()  # kept: its futures fail once it is garbage
+    described = admin.describe_configs(resources, request_timeout=30)
+    return {
+        resource.name: (int(entry.value), entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+        for resource, future in described.items()
+        for entry in [future.result()["retention.ms"]]
+    }
+
+
+@contextmanager
+def throwaway_namespace(settings):
+    """Point the test at a fresh namespace and delete its topics afterwards."""
+    session = settings.LOTUS_KAFKA_NAMESPACE
+    settings.LOTUS_KAFKA_NAMESPACE = f"ret{uuid.uuid4().hex[:8]}"
+    try:
+        yield settings.LOTUS_KAFKA_NAMESPACE
+    finally:
+        wait_for(lambda: topics_under(settings.LOTUS_KAFKA_NAMESPACE) >= set(all_topics()), timeout=30)
+        drop_topics()
+        settings.LOTUS_KAFKA_NAMESPACE = session
+
+
+def test_topics_are_created_with_the_configured_retention(kafka_namespace, settings):
+    week = 168 * 3600 * 1000
+    assert retention_of(all_topics()) == {name: (week, True) for name in all_topics()}
+
+    settings.LOTUS_KAFKA_RETENTION_HOURS = 36
+    with throwaway_namespace(settings):
+        call_command("kafka_topics", "--partitions", "1", stdout=io.StringIO())
+        wait_for(lambda: topics_under(settings.LOTUS_KAFKA_NAMESPACE) == set(all_topics()), timeout=30)
+        assert retention_of(all_topics()) == {name: (36 * 3600 * 1000, True) for name in all_topics()}
+        assert retention_mismatches() == {}
+
+
+def test_kafka_topics_reports_each_existing_topic_with_another_retention(kafka_namespace, settings):
+    with throwaway_namespace(settings):
+        hourly, inherited = all_topics()[:2]
+        admin = make_admin()
+        futures = admin.create_topics(
+            [
+                NewTopic(hourly, num_partitions=1, replication_factor=1, config={"retention.ms": "3600000"}),
+                NewTopic(inherited, num_partitions=1, replication_factor=1),
+            ],
+            operation_timeout=30,
+        )
+        for future in futures.values():
+            future.result()
+        wait_for(lambda: topics_under(settings.LOTUS_KAFKA_NAMESPACE) == {hourly, inherited}, timeout=30)
+        broker_default, _ = retention_of([inherited])[inherited]
+
+        out, err = io.StringIO(), io.StringIO()
+        call_command("kafka_topics", "--partitions", "1", stdout=out, stderr=err)
+        assert f"{len(all_topics()) - 2} created, 2 already there" in out.getvalue()
+        differing = {hourly: 3_600_000} | ({inherited: broker_default} if broker_default != 168 * 3_600_000 else {})
+        warnings = err.getvalue().splitlines()
+        assert len(warnings) == len(differing), warnings
+        for topic, actual in differing.items():
+            (line,) = [line for line in warnings if f"topic {topic} " in line]
+            assert line.startswith("kafka_topics: warning:")
+            assert f"retention.ms={actual})" in line
+            assert "LOTUS_KAFKA_RETENTION_HOURS=168 (retention.ms=604800000)" in line
+        assert "keeps records for 1 h" in next(line for line in warnings if hourly in line)
+        # Reported, not altered; the topics Lotus created are as configured.
+        assert retention_of([hourly])[hourly] == (3_600_000, True)
+        assert retention_mismatches() == differing

@@ -69,6 +69,7 @@ SCENARIOS: dict[str, list[str]] = {
         "services.orders.consumer.replicas=3",
         "services.billing.relay.replicas=2",
         "kafka.partitions=6",
+        "kafka.retentionHours=72",
         "secrets.jwtSigningKey=given-jwt-key",
         "secrets.operatorPassword=given-operator-password",
         "config.LOTUS_PAYMENT_TIMEOUT=900",
@@ -331,6 +332,10 @@ def test_every_lotus_container_gets_its_environment(scenario):
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == ("configmap", kafka), where
         expected_partitions = "6" if scenario == "scaled" else "3"
         assert env["LOTUS_KAFKA_PARTITIONS"] == ("configmap", expected_partitions), where
+        # The topics Job creates topics with this retention and every process checks the
+        # inbox retention against it, so all of them read the same value.
+        expected_retention = "72" if scenario == "scaled" else "168"
+        assert env["LOTUS_KAFKA_RETENTION_HOURS"] == ("configmap", expected_retention), where
         assert env["DJANGO_ALLOWED_HOSTS"] == ("configmap", "*"), where
         component = labels["app.kubernetes.io/component"]
         if component in {"relay", "consumer"} and container in pod_spec(doc)["containers"]:
@@ -584,6 +589,9 @@ def test_values_schema_and_required_values_reject_mistakes():
     assert "biling" in typo.stderr
     not_a_number = helm("template", RELEASE, str(CHART), "--set", "services.orders.web.replicas=many", check=False)
     assert not_a_number.returncode != 0
+    no_retention = helm("template", RELEASE, str(CHART), "--set", "kafka.retentionHours=0", check=False)
+    assert no_retention.returncode != 0
+    assert "retentionHours" in no_retention.stderr
     no_database = helm("template", RELEASE, str(CHART), "--set", "postgresql.enabled=false", check=False)
     assert no_database.returncode != 0
     assert "externalDatabase.url" in no_database.stderr

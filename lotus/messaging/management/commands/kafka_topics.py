@@ -1,15 +1,22 @@
-"""``manage.py kafka_topics``: create every Lotus topic that does not exist yet, or (``--drop``)
-delete the topics of a throwaway namespace (``LOTUS_KAFKA_NAMESPACE``)."""
+"""``manage.py kafka_topics``: create every Lotus topic that does not exist yet (retention
+``LOTUS_KAFKA_RETENTION_HOURS``) and warn about existing ones that keep records for another time,
+or (``--drop``) delete the topics of a throwaway namespace (``LOTUS_KAFKA_NAMESPACE``).
+
+A differing topic is only reported, not altered: the inbox retention is checked against the
+setting, so the operator has to know, but changing a live topic's retention is their call."""
 
 from confluent_kafka import KafkaException
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics
+from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics, retention_mismatches, retention_ms
 
 
 class Command(BaseCommand):
-    help = "Create the contract and dead-letter topics (LOTUS_KAFKA_PARTITIONS partitions each)."
+    help = (
+        "Create the contract and dead-letter topics (LOTUS_KAFKA_PARTITIONS partitions, "
+        "LOTUS_KAFKA_RETENTION_HOURS retention) and report existing topics with another retention."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--partitions", type=int, default=None)
@@ -27,7 +34,18 @@ class Command(BaseCommand):
             return
         try:
             created = ensure_topics(partitions=options["partitions"])
+            mismatches = retention_mismatches()
         except KafkaException as exc:
             raise CommandError(f"Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS} did not answer: {exc}") from exc
         total = len(all_topics())
         self.stdout.write(f"kafka_topics: {len(created)} created, {total - len(created)} already there")
+        for topic, actual in mismatches.items():
+            self.stderr.write(
+                f"kafka_topics: warning: topic {topic} keeps records for {_hours(actual)} "
+                f"(retention.ms={actual}), not LOTUS_KAFKA_RETENTION_HOURS={settings.LOTUS_KAFKA_RETENTION_HOURS:g} "
+                f"(retention.ms={retention_ms()}); the inbox retention is checked against the latter"
+            )
+
+
+def _hours(ms: int) -> str:
+    return "ever" if ms < 0 else f"{ms / 3_600_000:g} h"
