@@ -98,6 +98,15 @@ def test_a_relay_survives_its_connections_being_killed_and_publishes_on(kafka_na
     # Worker.stop() re-raises what the relay's thread died of: reaching here means it did not.
 
 
+def stock_consumer(handler, *, cls: type[Consumer] = Consumer, **options) -> Worker:
+    """A stock consumer of a fresh group, applying Pings with ``handler``, in a thread."""
+    group = f"test-faults-{uuid.uuid4().hex}"
+    return Worker(
+        lambda stop: cls("stock", Handlers({Ping: handler}), kafka=make_consumer(group), stop=stop, **options),
+        name="consumer",
+    )
+
+
 def terminate_own_connection(alias: str) -> int:
     """Kill this thread's connection to ``alias`` from outside; return its backend's pid."""
     with connections[alias].cursor() as cursor:
@@ -125,11 +134,7 @@ def test_a_consumer_that_loses_its_database_while_dead_lettering_carries_on_and_
                 terminate_own_connection(self.alias)
             return super()._dead_letter(record, envelope, error, attempts=attempts)
 
-    group = f"test-faults-{uuid.uuid4().hex}"
-    make = lambda stop: LosingConsumer(  # noqa: E731
-        "stock", Handlers({Ping: fails}), kafka=make_consumer(group), stop=stop, max_attempts=1, backoff_seconds=0.01
-    )
-    with Worker(make, name="consumer"):
+    with stock_consumer(fails, cls=LosingConsumer, max_attempts=1, backoff_seconds=0.01):
         wait_for(
             lambda: DeadLetter.objects.using("stock").filter(key=poison).exists(),
             timeout=60,
@@ -330,11 +335,7 @@ def test_a_handler_whose_statement_times_out_every_time_is_dead_lettered(kafka_n
             cursor.execute("SET LOCAL statement_timeout = 50")
             cursor.execute("SELECT pg_sleep(1)")
 
-    group = f"test-faults-{uuid.uuid4().hex}"
-    make = lambda stop: Consumer(  # noqa: E731
-        "stock", Handlers({Ping: times_out}), kafka=make_consumer(group), stop=stop, max_attempts=3, backoff_seconds=0
-    )
-    with Worker(make, name="consumer"):
+    with stock_consumer(times_out, max_attempts=3, backoff_seconds=0):
         wait_for(
             lambda: DeadLetter.objects.using("stock").filter(key=key).exists(),
             timeout=30,
@@ -358,11 +359,7 @@ def test_a_lost_connection_is_retried_without_counting_against_the_message(kafka
                 cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         echo(message, context)
 
-    group = f"test-faults-{uuid.uuid4().hex}"
-    make = lambda stop: Consumer(  # noqa: E731
-        "stock", Handlers({Ping: loses_its_connection_twice}), kafka=make_consumer(group), stop=stop, max_attempts=1
-    )
-    with Worker(make, name="consumer"):
+    with stock_consumer(loses_its_connection_twice, max_attempts=1):
         wait_for(
             lambda: OutboxMessage.objects.using("stock").filter(key=key).exists(),
             timeout=60,
