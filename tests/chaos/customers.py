@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -159,13 +158,11 @@ class Load:
         self.errors: list[str] = []
         self.until = threading.Event()
 
-    def prepare(self) -> None:
-        """Register every customer before the faults start (registration is not what is tested)."""
-        self.clients = [Client(self.url, self.book, random.Random(self.seed * 1000 + i)) for i in range(self.customers)]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(self._register, range(self.customers)))
+    def registered(self) -> list[Client]:
+        return [client for client in self.clients if client.customer_id]
 
     def _register(self, index: int) -> None:
+        """Registration is retried like everything else: the faults start at the same time."""
         client = self.clients[index]
         client.register()
         # Some start poor: their orders wait in ValidatingBilling for a top-up (or the deadline).
@@ -175,8 +172,10 @@ class Load:
 
     def run(self) -> None:
         started = time.monotonic()
+        self.clients = [Client(self.url, self.book, random.Random(self.seed * 1000 + i)) for i in range(self.customers)]
         threads = [
-            threading.Thread(target=self._customer, args=(client, started), daemon=True) for client in self.clients
+            threading.Thread(target=self._customer, args=(index, started), daemon=True)
+            for index in range(self.customers)
         ]
         for thread in threads:
             thread.start()
@@ -193,9 +192,11 @@ class Load:
         allowed = self.target * 1.05 * (time.monotonic() - started) / self.duration + self.customers
         return self.book.placed() >= allowed
 
-    def _customer(self, client: Client, started: float) -> None:
+    def _customer(self, index: int, started: float) -> None:
+        client = self.clients[index]
         rng = client.rng
         try:
+            self._register(index)
             while not self._done(started):
                 if self._ahead(started):
                     time.sleep(0.25)

@@ -16,7 +16,7 @@ from tests.chaos.observe import unsettled
 from tests.chaos.supervisor import Supervisor
 
 #: A remedy not taken up by then (a message lost in a crash, say) is given again.
-REMEDY_AGAIN_SECONDS = 20
+REMEDY_AGAIN_SECONDS = 10
 
 
 def restore(supervisor: Supervisor, infra: Infra, injector: Injector, urls: list[str], timeout: float = 120) -> None:
@@ -51,9 +51,11 @@ def settle(load: Load, operator: Client, base_url: str, timeout: float) -> bool:
         if not waiting and not unsent:
             say("every order is terminal and every outbox drained")
             return True
-        say(f"settling: {waiting} orders not terminal, {unsent} unsent outbox rows")
+        states = Counter(status for _, status in waiting)
+        detail = ", ".join(f"{order} {status}" for order, status in waiting) if len(waiting) <= 3 else dict(states)
+        say(f"settling: {len(waiting)} orders not terminal ({detail}), {unsent} unsent outbox rows")
         try:
-            _remedy(load.clients, operator, remedied)
+            _remedy(load.registered(), operator, remedied)
         except GaveUp as error:
             say(f"a remedy gave up ({error}); trying again")
         time.sleep(2)

@@ -29,15 +29,16 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="the size `make test` runs (>= 300 orders, 12 faults)")
     parser.add_argument("--orders", type=int, help="orders to place at least (default 300 short, 2000 full)")
-    parser.add_argument("--customers", type=int, default=30)
+    parser.add_argument("--customers", type=int, help="customer threads (default 20 short, 30 full)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--port", type=int, default=8400, help="the router; web processes on the next six ports")
-    parser.add_argument("--fault-interval", type=float, help="mean seconds between faults (default 3 short, 5 full)")
+    parser.add_argument("--fault-interval", type=float, help="mean seconds between faults (default 2 short, 5 full)")
     parser.add_argument("--settle-timeout", type=float, help="seconds for every order to become terminal")
     parser.add_argument("--keep", action="store_true", help="keep the stack up (supervised) until Ctrl-C")
     args = parser.parse_args(argv)
     args.orders = args.orders or (300 if args.short else 2000)
-    args.fault_interval = args.fault_interval or (3.0 if args.short else 5.0)
+    args.customers = args.customers or (20 if args.short else 30)
+    args.fault_interval = args.fault_interval or (2.0 if args.short else 5.0)
     args.settle_timeout = args.settle_timeout or (120.0 if args.short else 300.0)
     return args
 
@@ -122,9 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         planned = injector.expected_seconds()
         load = Load(url, args.customers, args.orders, args.seed, duration=planned, max_seconds=planned * 1.5 + 30)
-        load.prepare()
         ops = operator(url, load.book)
-        say(f"{len(load.clients)} customers registered; {len(injector.plan)} faults planned over about {planned:.0f} s")
+        say(f"{args.customers} customers; {len(injector.plan)} faults planned over about {planned:.0f} s")
         load.until = injector.done
         stop_progress = threading.Event()
         threading.Thread(target=progress, args=(load, stop_progress), daemon=True).start()
@@ -166,7 +166,7 @@ def check(load: Load, supervisor: Supervisor, chaos: infra.Infra) -> tuple[int, 
     base = chaos.database_url
     for attempt in range(4):
         exits = [exit.describe() for exit in supervisor.unexpected]
-        world = observe.observe(base, load.book, load.clients, exits)
+        world = observe.observe(base, load.book, load.registered(), exits)
         passed, failed, lines = invariants.run_checks(world)
         if not failed or attempt == 3:
             return passed, failed, lines

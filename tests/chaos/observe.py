@@ -23,17 +23,17 @@ def sql(base_url: str, service: str, query: str, params: tuple = ()) -> list[tup
         return conn.execute(query, params).fetchall()
 
 
-def unsettled(base_url: str) -> tuple[int, int]:
-    """(orders not terminal, unsent outbox rows in every database): what the heal waits on."""
+def unsettled(base_url: str) -> tuple[list[tuple[str, str]], int]:
+    """(orders not terminal with their states, unsent outbox rows in every database): what the heal waits on."""
     waiting = sql(
         base_url,
         "orders",
-        "SELECT count(*) FROM orders_order WHERE status NOT IN ('NotifyingSourceSystem', 'Cancelled')",
+        "SELECT id::text, status FROM orders_order WHERE status NOT IN ('NotifyingSourceSystem', 'Cancelled')",
     )
     unsent = sum(
         sql(base_url, s, "SELECT count(*) FROM messaging_outboxmessage WHERE sent_at IS NULL")[0][0] for s in SERVICES
     )
-    return waiting[0][0], unsent
+    return waiting, unsent
 
 
 def observe(base_url: str, book: Book, clients: list[Client], unexpected_exits: list[str]) -> World:
