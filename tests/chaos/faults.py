@@ -35,9 +35,12 @@ class Sizes:
     postgres_cuts: int
 
     def plan(self, rng: random.Random) -> list[str]:
-        """The faults in a seeded random order (kills are ``kill``; the target is picked later)."""
+        """The faults in a seeded random order; kills name the kind of process (``kill:relay``),
+        every kind at least once, and the process itself is picked when the kill happens."""
+        kinds = list(KILL_WEIGHTS)[: self.kills]
+        kinds += rng.choices(list(KILL_WEIGHTS), weights=list(KILL_WEIGHTS.values()), k=self.kills - len(kinds))
         faults = (
-            ["kill"] * self.kills
+            [f"kill:{kind}" for kind in kinds]
             + ["freeze"] * self.freezes
             + ["broker-crash"] * self.broker_crashes
             + ["postgres-restart"] * self.postgres_restarts
@@ -74,8 +77,9 @@ class Injector:
             for fault in self.plan:
                 if self.stop.wait(self.rng.uniform(0.5, 1.5) * self.interval):
                     break
+                name, _, kind = fault.partition(":")
                 try:
-                    getattr(self, fault.replace("-", "_"))()
+                    getattr(self, name.replace("-", "_"))(*filter(None, [kind]))
                 except Exception as error:  # noqa: BLE001 - reported, and the run goes on healing
                     self.errors.append(f"{fault}: {error}")
                     say(f"fault {fault} failed: {error}")
@@ -88,8 +92,7 @@ class Injector:
         lasting |= {"postgres-cut": POSTGRES_CUT_SECONDS, "postgres-restart": 3}
         return sum(self.interval + lasting.get(fault, 0) for fault in self.plan)
 
-    def kill(self) -> None:
-        kind = self.rng.choices(list(KILL_WEIGHTS), weights=list(KILL_WEIGHTS.values()))[0]
+    def kill(self, kind: str) -> None:
         target = self.rng.choice(self.supervisor.named(kind))
         say(f"SIGKILL {target.name}")
         self.supervisor.kill(target)

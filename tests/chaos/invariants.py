@@ -23,8 +23,8 @@ EVENT_OF_STATE = {
     "NotifyingSourceSystem": "order_in_delivery",
     "Cancelled": "order_cancelled",
 }
-#: Events no state change stands for: allowed at most once, never required.
-OPTIONAL_EVENTS = {"order_created", "payment_failed"}
+#: Optional by the SPEC: allowed at most once, never required.
+OPTIONAL_EVENTS = {"order_created"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class World:
     orders: dict[str, Order] = field(default_factory=dict)
     reached: dict[str, set[str]] = field(default_factory=dict)  # order id -> every state it entered
     key_orders: dict[tuple[int, str], str] = field(default_factory=dict)  # idempotency records (202)
+    payment_failed: set[str] = field(default_factory=set)  # orders whose outbox held OrderPaymentFailed
     # billing database
     balances: dict[int, Decimal] = field(default_factory=dict)
     ledger: list[tuple[int, str, Decimal, str | None]] = field(default_factory=list)  # customer, kind, amount, order
@@ -223,15 +224,17 @@ def courier_slots_balance(world: World) -> list[str]:
 def notifications_once_each(world: World) -> list[str]:
     counts = Counter(world.notifications)
     problems = [f"order {order}: {count} x {event}" for (order, event), count in counts.items() if count > 1]
-    for order_id, states in world.reached.items():
-        expected = {EVENT_OF_STATE[state] for state in states if state in EVENT_OF_STATE}
-        for event in sorted(expected):
-            if not counts[(order_id, event)]:
-                problems.append(f"order {order_id}: no {event}")
-    for order_id, event in counts:
-        allowed = {EVENT_OF_STATE[s] for s in world.reached.get(order_id, ()) if s in EVENT_OF_STATE} | OPTIONAL_EVENTS
-        if event not in allowed:
-            problems.append(f"order {order_id}: {event} without its state change")
+    orders = set(world.reached) | {order for order, _ in counts}
+    for order_id in sorted(orders):
+        expected = {EVENT_OF_STATE[state] for state in world.reached.get(order_id, ()) if state in EVENT_OF_STATE}
+        if order_id in world.payment_failed:
+            expected.add("payment_failed")
+        problems += [f"order {order_id}: no {event}" for event in sorted(expected) if not counts[(order_id, event)]]
+        problems += [
+            f"order {order_id}: {event} without its cause"
+            for (order, event) in counts
+            if order == order_id and event not in expected | OPTIONAL_EVENTS
+        ]
     return problems
 
 

@@ -63,6 +63,16 @@ def observe(base_url: str, book: Book, clients: list[Client], unexpected_exits: 
     ):
         world.key_orders[(customer, key)] = order_id
 
+    # Sent outbox rows stay for LOTUS_OUTBOX_RETENTION_HOURS (24 h): every OrderPaymentFailed is there.
+    world.payment_failed = {
+        key
+        for (key,) in sql(
+            base_url,
+            "orders",
+            "SELECT DISTINCT key FROM messaging_outboxmessage WHERE message_type LIKE %s",
+            ("%OrderPaymentFailed",),
+        )
+    }
     world.balances = dict(sql(base_url, "billing", "SELECT customer_id, balance FROM billing_account"))
     world.ledger = sql(
         base_url,

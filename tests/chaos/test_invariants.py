@@ -40,9 +40,11 @@ def healthy() -> World:
             ("a", "order_paid"),
             ("a", "order_reserved"),
             ("a", "order_in_delivery"),
+            ("b", "payment_failed"),
             ("b", "order_paid"),
             ("b", "order_cancelled"),
         ],
+        payment_failed={"b"},
         unsent={"orders": 0},
         dead_letters={"orders": 0},
     )
@@ -81,12 +83,19 @@ def test_an_order_stuck_cancelling_and_a_second_order_for_one_key():
     assert {"orders_exist_once_and_terminal", "one_order_per_key"} <= found
 
 
+def test_a_payment_failed_notification_without_its_event_is_caught():
+    world = healthy()
+    world.payment_failed.discard("b")
+    assert failing(world) == {"notifications_once_each"}
+
+
 def test_stock_courier_and_notification_damage():
     world = healthy()
     world.stock[0] = (1, 98, 1, 100)  # one item vanished
     world.bookings[0] = (1, "2030-01-01 10:00", 2)  # a slot booked twice for one request
     world.notifications.append(("a", "order_paid"))
     world.notifications.remove(("b", "order_cancelled"))
+    world.payment_failed.add("b")  # told to the orders' outbox, never notified
     assert {"stock_balances", "courier_slots_balance", "notifications_once_each"} <= failing(world)
 
 
