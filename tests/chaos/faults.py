@@ -93,10 +93,13 @@ class Injector:
         return sum(self.interval + lasting.get(fault, 0) for fault in self.plan)
 
     def kill(self, kind: str) -> None:
-        target = self.rng.choice(self.supervisor.named(kind))
-        say(f"SIGKILL {target.name}")
-        self.supervisor.kill(target)
-        self.injected[f"SIGKILL {kind}"] += 1
+        candidates = self.supervisor.named(kind)
+        target = self.rng.choice([process for process in candidates if process.running] or candidates)
+        if self.supervisor.kill(target):
+            say(f"SIGKILL {target.name}")
+            self.injected[f"SIGKILL {kind}"] += 1
+        else:
+            say(f"not killing {target.name}: it is not running (being restarted)")
 
     def freeze(self) -> None:
         target = self.rng.choice(self.supervisor.named("relay") + self.supervisor.named("consume"))

@@ -52,6 +52,10 @@ class Process:
         """relay, consume, web, deadlines or router: what a fault picks among."""
         return self.name.split("-", 1)[0]
 
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
     def start(self, base_env: dict[str, str], cwd: Path) -> None:
         self.expect_exit = False
         self.frozen = False
@@ -117,12 +121,15 @@ class Supervisor:
     def named(self, kind: str) -> list[Process]:
         return [process for process in self.processes.values() if process.kind == kind]
 
-    def kill(self, process: Process) -> None:
-        """SIGKILL the process group; the watcher starts it again."""
+    def kill(self, process: Process) -> bool:
+        """SIGKILL the process group (the watcher starts it again); False if it was not running."""
         with self.lock:
+            if not process.running:
+                return False  # it exited by itself just now: that exit stays unexpected
             process.expect_exit = True
             process.frozen = False
             process.signal(signal.SIGKILL)
+            return True
 
     def freeze(self, process: Process) -> None:
         with self.lock:
@@ -140,7 +147,7 @@ class Supervisor:
                 self.thaw(process)
 
     def all_running(self) -> bool:
-        return all(p.popen is not None and p.popen.poll() is None for p in self.processes.values())
+        return all(process.running for process in self.processes.values())
 
     def _watch(self) -> None:
         while not self.stopping.wait(0.5):
