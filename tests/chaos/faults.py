@@ -70,6 +70,7 @@ class Injector:
         self.stop = threading.Event()
         self.done = threading.Event()
         self.errors: list[str] = []
+        self.timers: list[threading.Timer] = []
         self.thread = threading.Thread(target=self.run, name="faults", daemon=True)
 
     def run(self) -> None:
@@ -84,6 +85,8 @@ class Injector:
                     self.errors.append(f"{fault}: {error}")
                     say(f"fault {fault} failed: {error}")
         finally:
+            for timer in self.timers:  # a freeze lasts its 30 s even when it was the last fault
+                timer.join()
             self.done.set()
 
     def expected_seconds(self) -> float:
@@ -109,6 +112,7 @@ class Injector:
         timer = threading.Timer(FREEZE_SECONDS, self._thaw, args=(target,))
         timer.daemon = True
         timer.start()
+        self.timers.append(timer)
 
     def _thaw(self, target) -> None:
         if target.frozen:
