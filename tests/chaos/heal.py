@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import requests
 
-from tests.chaos.customers import Client, GaveUp, Load
+from tests.chaos.customers import Book, Client, GaveUp, Load
 from tests.chaos.faults import Injector, say
 from tests.chaos.infra import Infra
 from tests.chaos.observe import unsettled
@@ -40,26 +40,35 @@ def restore(supervisor: Supervisor, infra: Infra, injector: Injector, urls: list
 def settle(load: Load, operator: Client, base_url: str, timeout: float) -> bool:
     """Resolve unconfirmed top-ups, then remedy waiting orders until all are terminal and every
     outbox is drained; False when ``timeout`` passed first."""
-    book = load.book
-    for client, key, amount in list(book.unresolved_topups):
-        if client.top_up(amount, key=key, attempts=60):  # the same key: applied once, whatever happened before
-            book.unresolved_topups.remove((client, key, amount))
     remedied: dict[tuple[str, str], float] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        unresolved = _resolve_top_ups(load.book)
         waiting, unsent = unsettled(base_url)
-        if not waiting and not unsent:
+        if not waiting and not unsent and not unresolved:
             say("every order is terminal and every outbox drained")
             return True
         states = Counter(status for _, status in waiting)
         detail = ", ".join(f"{order} {status}" for order, status in waiting) if len(waiting) <= 3 else dict(states)
         say(f"settling: {len(waiting)} orders not terminal ({detail}), {unsent} unsent outbox rows")
+        if unresolved:
+            say(f"settling: {unresolved} top-ups still unconfirmed")
         try:
             _remedy(load.registered(), operator, remedied)
         except GaveUp as error:
             say(f"a remedy gave up ({error}); trying again")
         time.sleep(2)
     return False
+
+
+def _resolve_top_ups(book: Book) -> int:
+    """Send every unconfirmed top-up again with its key (applied once, whatever happened before);
+    return how many are still unconfirmed."""
+    with book.lock:
+        pending, book.unresolved_topups = book.unresolved_topups, []
+    for client, key, amount in pending:
+        client.top_up(amount, key=key, attempts=10)  # remembered again if it fails again
+    return len(book.unresolved_topups)
 
 
 def _remedy(clients: list[Client], operator: Client, remedied: dict[tuple[str, str], float]) -> None:
