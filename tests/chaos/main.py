@@ -139,9 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         passed, failed, lines = check(load, supervisor, chaos)
         print("\n".join(lines))
         print(injector.summary())
+        book = load.book
         for error in injector.errors + load.errors:
             print(f"note: {error}")
-        book = load.book
+        if len(book.accepted) < args.orders:
+            print(f"note: only {len(book.accepted)} orders accepted, fewer than the {args.orders} asked for")
         print(
             f"load: {len(book.accepted)} orders accepted of {book.placed()} placed by {args.customers} customers "
             f"({len(book.retried)} keys retried); {dict(book.stats)}; {time.monotonic() - began:.0f} s in all"
