@@ -46,7 +46,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 def environment(chaos: infra.Infra) -> dict[str, str]:
     return {
         **os.environ,
-        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",  # gunicorn of this virtualenv
         "PYTHONUNBUFFERED": "1",
         "DATABASE_URL": chaos.database_url,
         "KAFKA_BOOTSTRAP_SERVERS": chaos.bootstrap,
