@@ -105,7 +105,11 @@ class Injector:
             say(f"not killing {target.name}: it is not running (being restarted)")
 
     def freeze(self) -> None:
-        target = self.rng.choice(self.supervisor.named("relay") + self.supervisor.named("consume"))
+        """The first freeze hits the orders relay (the lease's usual holder, with a standby beside
+        it); later ones a random relay or consumer."""
+        candidates = self.supervisor.named("relay") + self.supervisor.named("consume")
+        first = not self.injected["SIGSTOP"]
+        target = self.supervisor.processes["relay-orders"] if first else self.rng.choice(candidates)
         say(f"SIGSTOP {target.name} for {FREEZE_SECONDS} s")
         self.supervisor.freeze(target)
         self.injected["SIGSTOP"] += 1
