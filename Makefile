@@ -6,7 +6,7 @@ VENV   ?= .venv
 export LOTUS_PYTHON := $(PYTHON)
 export LOTUS_VENV := $(VENV)
 
-.PHONY: up test bench lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
+.PHONY: up test bench chaos lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
 
 ## up: install, start Kafka, migrate and seed, then run web + relays + consumers until Ctrl-C
 up: venv
@@ -20,6 +20,11 @@ test: dev-venv
 ##        (BENCH_ARGS="--concurrency 50 --duration 60", or "--quick")
 bench: dev-venv
 	@scripts/bench.sh $(BENCH_ARGS)
+
+## chaos: the chaos suite at full size on its own PostgreSQL and Kafka: faults while customers
+##        order, then invariants (CHAOS_ARGS="--seed 7 --orders 3000", "--short", "--keep"; root)
+chaos: dev-venv
+	@scripts/chaos.sh $(CHAOS_ARGS)
 
 ## lint: ruff format check, ruff lint, import-linter
 lint: dev-venv

@@ -16,6 +16,9 @@
 #   LOTUS_KAFKA_PORT             client port (default 9092)
 #   LOTUS_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
 #   LOTUS_KAFKA_START_TIMEOUT    seconds to wait for readiness (default 60)
+#   LOTUS_KAFKA_STATE_DIR        data, config, pid and log of this broker (default: var/kafka,
+#                                var/run/kafka.pid, var/log/kafka.log); a second broker (the chaos
+#                                suite's) sets it and its ports, and shares the jars in var/kafka/libs
 #
 # Progress goes to stderr; `start` prints one `export KAFKA_BOOTSTRAP_SERVERS=...`
 # line on stdout, so `eval "$(scripts/kafka.sh start)"` works.
@@ -25,14 +28,21 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd -P)
 readonly ROOT
 readonly POM="infra/kafka/pom.xml"
-readonly KAFKA_DIR="$ROOT/var/kafka"
-readonly LIBS_DIR="$KAFKA_DIR/libs"
+readonly JARS_DIR="$ROOT/var/kafka"
+readonly LIBS_DIR="$JARS_DIR/libs"
+readonly MVN_LOG="$ROOT/var/log/kafka-mvn.log"
+if [[ -n ${LOTUS_KAFKA_STATE_DIR:-} ]]; then
+  readonly KAFKA_DIR="$LOTUS_KAFKA_STATE_DIR"
+  readonly LOG_FILE="$KAFKA_DIR/kafka.log"
+  readonly PID_FILE="$KAFKA_DIR/kafka.pid"
+else
+  readonly KAFKA_DIR="$JARS_DIR"
+  readonly LOG_FILE="$ROOT/var/log/kafka.log"
+  readonly PID_FILE="$ROOT/var/run/kafka.pid"
+fi
 readonly DATA_DIR="$KAFKA_DIR/data"
 readonly CONFIG_FILE="$KAFKA_DIR/server.properties"
 readonly LOG4J_FILE="$KAFKA_DIR/log4j2.properties"
-readonly LOG_FILE="$ROOT/var/log/kafka.log"
-readonly MVN_LOG="$ROOT/var/log/kafka-mvn.log"
-readonly PID_FILE="$ROOT/var/run/kafka.pid"
 readonly PORT="${LOTUS_KAFKA_PORT:-9092}"
 readonly CONTROLLER_PORT="${LOTUS_KAFKA_CONTROLLER_PORT:-9093}"
 readonly START_TIMEOUT="${LOTUS_KAFKA_START_TIMEOUT:-60}"
@@ -184,7 +194,7 @@ kafka_version() {
 pom_checksum() { cksum <"$POM" | cut -d' ' -f1; }
 
 ensure_jars() {
-  local marker="$LIBS_DIR/.complete" tmp="$KAFKA_DIR/libs.tmp" sum
+  local marker="$LIBS_DIR/.complete" tmp="$JARS_DIR/libs.tmp" sum
   [[ -f $POM ]] || die "$POM is missing"
   sum=$(pom_checksum)
   if [[ -f $marker && $(<"$marker") == "$sum" ]]; then
@@ -290,11 +300,11 @@ format_storage() {
   local cluster_id
   [[ -f $DATA_DIR/meta.properties ]] && return 0
   cluster_id=$(storage_tool random-uuid 2>>"$LOG_FILE" | tail -n 1) ||
-    die "could not generate a Kafka cluster id; see var/log/kafka.log"
-  say "formatting Kafka storage in var/kafka/data (cluster id $cluster_id)"
+    die "could not generate a Kafka cluster id; see ${LOG_FILE#"$ROOT"/}"
+  say "formatting Kafka storage in ${DATA_DIR#"$ROOT"/} (cluster id $cluster_id)"
   mkdir -p "$DATA_DIR"
   storage_tool format --config "$CONFIG_FILE" --cluster-id "$cluster_id" >>"$LOG_FILE" 2>&1 ||
-    die "formatting Kafka storage failed; see var/log/kafka.log"
+    die "formatting Kafka storage failed; see ${LOG_FILE#"$ROOT"/}"
 }
 
 # --- lifecycle ---------------------------------------------------------------
@@ -318,7 +328,7 @@ launch_broker() {
 fail_start() {
   local pid
   printf '\n' >&2
-  say "$1; last lines of var/log/kafka.log:"
+  say "$1; last lines of ${LOG_FILE#"$ROOT"/}:"
   tail -n 20 "$LOG_FILE" >&2 || true
   if pid=$(broker_pid); then
     kill -KILL "$pid" 2>/dev/null || true
@@ -368,7 +378,7 @@ start_local() {
   require_port_number LOTUS_KAFKA_CONTROLLER_PORT "$CONTROLLER_PORT"
   require_java
   require_python
-  mkdir -p "$KAFKA_DIR" "$ROOT/var/log" "$ROOT/var/run"
+  mkdir -p "$KAFKA_DIR" "$JARS_DIR" "$ROOT/var/log" "$ROOT/var/run"
   ensure_jars
   warn_if_logging_broken
   check_port_free LOTUS_KAFKA_PORT "$PORT"
@@ -376,7 +386,7 @@ start_local() {
   write_server_properties
   write_log4j_config
   format_storage
-  say "starting Kafka $(kafka_version) (KRaft) on 127.0.0.1:$PORT, log in var/log/kafka.log"
+  say "starting Kafka $(kafka_version) (KRaft) on 127.0.0.1:$PORT, log in ${LOG_FILE#"$ROOT"/}"
   launch_broker
   pid=$(<"$PID_FILE")
   wait_until_ready "$pid"

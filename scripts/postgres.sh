@@ -9,8 +9,11 @@
 #   url    print the DATABASE_URL to use
 #
 # Environment:
-#   DATABASE_URL  use this server instead; `start` only waits until it accepts
-#                 TCP connections, `stop` does nothing
+#   DATABASE_URL       use this server instead; `start` only waits until it accepts
+#                      TCP connections, `stop` does nothing
+#   LOTUS_PG_CLUSTER   the Debian cluster to use (default main); a cluster other than
+#   LOTUS_PG_PORT      main that does not exist yet is created (as root) on LOTUS_PG_PORT
+#                      (default 5432), e.g. the chaos suite's own 15/lotuschaos on 5499
 #
 # Progress goes to stderr; only `url` writes to stdout.
 set -euo pipefail
@@ -19,15 +22,15 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd -P)
 readonly ROOT
 readonly PG_VERSION=15
-readonly PG_CLUSTER=main
+readonly PG_CLUSTER=${LOTUS_PG_CLUSTER:-main}
 readonly PG_HOST=127.0.0.1
-readonly PG_PORT=5432
+readonly PG_PORT=${LOTUS_PG_PORT:-5432}
 readonly ROLE=lotus
 readonly PASSWORD=lotus
 readonly DEFAULT_URL="postgresql://$ROLE:$PASSWORD@$PG_HOST:$PG_PORT/lotus"
 readonly MIN_CONNECTIONS=300
 readonly WAIT_TIMEOUT=30
-readonly STARTED_MARKER="$ROOT/var/run/postgres.started"
+readonly STARTED_MARKER="$ROOT/var/run/postgres${LOTUS_PG_CLUSTER:+-$LOTUS_PG_CLUSTER}.started"
 
 say() { printf 'lotus: %s\n' "$*" >&2; }
 die() {
@@ -83,6 +86,9 @@ require_cluster() {
   if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v pg_lsclusters >/dev/null 2>&1; then
     die "PostgreSQL $PG_VERSION not found; install it or set DATABASE_URL"
   fi
+  if [[ $PG_CLUSTER != main && -z $(cluster_field 3) ]]; then
+    create_cluster
+  fi
   port=$(cluster_field 3)
   [[ -n $port ]] || die "PostgreSQL $PG_VERSION not found; install it or set DATABASE_URL"
   [[ $port == "$PG_PORT" ]] ||
@@ -94,6 +100,14 @@ require_cluster() {
 cluster_field() {
   pg_lsclusters --no-header | awk -v v="$PG_VERSION" -v c="$PG_CLUSTER" -v n="$1" \
     '$1 == v && $2 == c { print $n }'
+}
+
+# An extra cluster beside main (LOTUS_PG_CLUSTER), listening on loopback only.
+create_cluster() {
+  is_root || die "PostgreSQL cluster $PG_VERSION/$PG_CLUSTER does not exist; create it as root (pg_createcluster $PG_VERSION $PG_CLUSTER -p $PG_PORT)"
+  say "creating PostgreSQL cluster $PG_VERSION/$PG_CLUSTER on port $PG_PORT"
+  pg_createcluster "$PG_VERSION" "$PG_CLUSTER" -p "$PG_PORT" >&2 ||
+    die "pg_createcluster $PG_VERSION $PG_CLUSTER failed"
 }
 
 cluster_online() { [[ $(cluster_field 4) == online* ]]; }

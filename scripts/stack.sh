@@ -11,6 +11,8 @@
 #   scripts/stack.sh start NAME PORT   fresh databases <db>_NAME_<service>, fresh topics, wait until ready
 #   scripts/stack.sh stop NAME         Ctrl-C the stack and wait until every process is gone
 #   scripts/stack.sh env NAME          print the environment of a running stack (to source)
+#   scripts/stack.sh procfile NAME PORT  only write the Procfile and nginx.conf (for a supervisor of
+#                                      its own, as the chaos suite has) and print the Procfile's path
 #
 # Needs DATABASE_URL (PostgreSQL) and a running Kafka (KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092).
 set -euo pipefail
@@ -19,7 +21,7 @@ export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
 export PYTHONUNBUFFERED=1
 mkdir -p var/run var/log
 
-action=${1:?usage: scripts/stack.sh start|stop|env NAME [PORT]}
+action=${1:?usage: scripts/stack.sh start|stop|env|procfile NAME [PORT]}
 name=${2:?name the stack, e.g. e2e}
 run_dir="var/run/stack-$name"
 env_file="var/run/stack-$name.env"
@@ -153,5 +155,6 @@ case "$action" in
   start) start "${3:-8100}" ;;
   stop) stop_stack ;;
   env) cat "$env_file" ;;
-  *) echo "usage: scripts/stack.sh start|stop|env NAME [PORT]" >&2; exit 2 ;;
+  procfile) write_procfile "${3:?port}" && echo "$PWD/$run_dir/Procfile" ;;
+  *) echo "usage: scripts/stack.sh start|stop|env|procfile NAME [PORT]" >&2; exit 2 ;;
 esac

@@ -34,4 +34,7 @@ python bench/saga_bench.py --quick
 step "make up smoke test"
 scripts/smoke-up.sh
 
+step "chaos, short: faults while customers order on the suite's own PostgreSQL and Kafka, then invariants"
+scripts/chaos.sh --short
+
 echo "lotus: make test passed" >&2

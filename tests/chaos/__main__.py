@@ -1,0 +1,5 @@
+import sys
+
+from tests.chaos.main import main
+
+sys.exit(main())
