@@ -1,37 +1,29 @@
-"""Database helpers for the apps' hot paths, where one statement instead of three matters.
+"""Plain-SQL database helpers for the paths that run for every message or request.
 
-:func:`insert` writes new rows at once, or, inside :func:`deferred_inserts` (a consumer's
-batch transaction), collects them and writes them when the block ends, in the order they
-were given: each model's rows with one ``INSERT``, and on PostgreSQL the inserts of all models
-in one statement (a batch of fifty messages then costs one round trip for its outbox rows,
-ledger entries and history instead of a hundred and fifty). Deferred rows get their primary
-keys only then, and queries inside the block do not see them: defer only rows nothing reads back in the same transaction
-(outbox rows, history records, ledger entries).
+:func:`insert` writes new rows at once; :func:`insert_statement` and :func:`run_together`
+let a caller write several statements as one: on PostgreSQL, data-modifying ``WITH`` parts of
+a single statement (a consumer's batch then costs one round trip for its outbox rows, ledger
+entries, history and inbox ids instead of a hundred and fifty); elsewhere one after another.
+The unit of work (:mod:`lotus.messaging.unit_of_work`) is their user.
 
 :func:`get` reads one row, :func:`locked` reads it ``FOR UPDATE``, :func:`select` and
 :func:`exists` read by a few simple conditions, and :func:`update` writes some fields of an
 instance back: the same as ``filter(...).first()``, ``select_for_update().filter(...).first()``,
-``filter(...)``, ``filter(...).exists()`` and ``save(update_fields=...)``, in plain SQL
-for paths that run for every message or request. Like ``bulk_create`` and ``update()``, they
-call no ``save()`` method and send no model signals: use them for models that rely on neither.
+``filter(...)``, ``filter(...).exists()`` and ``save(update_fields=...)``, in plain SQL.
+Like ``bulk_create`` and ``update()``, they call no ``save()`` method and send no model
+signals: use them for models that rely on neither.
 
 :func:`insert_unless_present` writes a model instance with ``INSERT … ON CONFLICT DO NOTHING
 RETURNING``: the row is created, or an equal row (by a unique constraint) already exists and
 nothing happens, in one round trip and without an error that would abort the transaction.
-It works on PostgreSQL and SQLite.
 
-:class:`DatabaseNow` is a time taken from the database's clock rather than this host's.
-
-:func:`waited_longer_than` tells whether a row written at some time has waited longer than a
-number of seconds by the database's clock, which every process shares (the processes' own
-clocks may differ).
+:class:`DatabaseNow` is a time taken from the database's clock rather than this host's, and
+:func:`waited_longer_than` compares with it: every process shares that clock.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -43,87 +35,83 @@ from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
 
-_deferred = threading.local()
 
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement for :func:`run_together`. With ``returns``, it returns one column,
+    which :func:`run_together` hands back as text."""
 
-class DeferredInsertError(RuntimeError):
-    """Deferred insert blocks were nested."""
-
-
-@contextmanager
-def deferred_inserts(using: str) -> Iterator[list[models.Model]]:
-    """Collect the rows this thread :func:`insert`\\s on ``using`` and write them on exit.
-
-    Use it inside the transaction that must contain them. If the block raises, the rows are
-    dropped (the transaction rolls back anyway). The block gets the list of collected rows:
-    it may still change them at its end, and after it they have their primary keys.
-    """
-    if getattr(_deferred, "rows", None) is not None:
-        raise DeferredInsertError("deferred inserts do not nest")
-    _deferred.using, _deferred.rows, _deferred.companions = using, [], []
-    try:
-        yield _deferred.rows
-        rows, companions = _deferred.rows, _deferred.companions
-        _deferred.rows = None
-        by_model: dict[type[models.Model], list[models.Model]] = {}
-        for row in rows:
-            by_model.setdefault(type(row), []).append(row)
-        together = len(by_model) > 1 or companions
-        if (
-            by_model
-            and together
-            and connections[using].vendor == "postgresql"
-            and all(len(group) <= CHUNK for group in by_model.values())
-        ):
-            _insert_together(list(by_model.values()), using=using, companions=companions)
-        else:
-            for instances in by_model.values():
-                _insert_all(instances, using=using)
-            for companion in companions:
-                companion.run_alone(using)
-    finally:
-        _deferred.rows = None
-
-
-@dataclass
-class _Companion:
     sql: str
     params: list
-    receive: Callable[[list[str]], None] | None
-
-    def run_alone(self, using: str) -> None:
-        with connections[using].cursor() as cursor:
-            cursor.execute(self.sql, self.params)
-            values = [value for (value,) in cursor.fetchall()] if self.receive else []
-        if self.receive:
-            self.receive(values)
+    returns: bool = True
 
 
-def alongside(using: str, sql: str, params: list, receive: Callable[[list[str]], None] | None = None) -> None:
-    """Run ``sql`` with the inserts of the enclosing :func:`deferred_inserts` block on ``using``.
+def run_together(statements: list[Statement], *, using: str) -> list[list[str]]:
+    """Run ``statements`` in order and return what each returned (text; empty for those
+    without ``returns``). On PostgreSQL they travel as the parts of one ``WITH`` statement: one
+    round trip, and every part sees the tables as they were before the statement (not the rows
+    the other parts write); foreign keys between them are checked at commit (Django creates
+    them ``DEFERRABLE INITIALLY DEFERRED``). Elsewhere they run one after another, so a later
+    statement sees an earlier one's rows: order them so that both engines give the same result
+    (reads and updates of existing rows before the inserts)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(statements) == 1:
+        results = []
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement.sql, statement.params)
+                results.append([str(value) for (value,) in cursor.fetchall()] if statement.returns else [])
+        return results
+    parts, selects, params = [], [], []
+    for index, statement in enumerate(statements):
+        parts.append(f"s{index} AS ({statement.sql})")
+        if statement.returns:
+            # Values travel as text: the parts' types differ (bigint, uuid).
+            selects.append(f"SELECT {index}, CAST(v AS text) FROM s{index} AS r{index}(v)")
+        params += statement.params
+    if not selects:
+        selects.append("SELECT -1, NULL")
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}", params)
+        returned = cursor.fetchall()
+    results: list[list[str]] = [[] for _ in statements]
+    for index, value in returned:
+        if index >= 0:
+            results[index].append(value)
+    return results
 
-    On PostgreSQL it becomes one more ``WITH`` part of the same statement (no round trip of its
-    own): an ``UPDATE`` or a ``SELECT``; with ``receive``, it must return one text column, whose
-    values ``receive`` gets once the statement ran (still inside the block, so ``receive`` may
-    write more). Like the inserts, it sees the tables as they were before the statement: not
-    the rows inserted with it. Elsewhere it runs on its own after the inserts.
-    """
-    if not deferring(using):
-        raise DeferredInsertError("alongside() needs an enclosing deferred_inserts block")
-    _deferred.companions.append(_Companion(sql, params, receive))
+
+def insert_statements(instances: list[models.Model], *, using: str) -> list[Statement]:
+    """``INSERT … RETURNING pk`` statements for new instances of one model (one per ``CHUNK``
+    rows); give the keys they return to :func:`set_keys`."""
+    connection = connections[using]
+    return [
+        Statement(*_insert_statement(instances[start : start + CHUNK], connection))
+        for start in range(0, len(instances), CHUNK)
+    ]
 
 
-def deferring(using: str) -> bool:
-    """Whether :func:`insert` on ``using`` collects rows for a :func:`deferred_inserts` block."""
-    return getattr(_deferred, "rows", None) is not None and _deferred.using == using
+def set_keys(instances: list[models.Model], keys: list[object], *, using: str) -> None:
+    """Give inserted ``instances`` the primary keys their ``INSERT`` returned, in order."""
+    for row, key in zip(instances, keys, strict=True):
+        row.pk = row._meta.pk.to_python(key)
+        row._state.adding, row._state.db = False, using
+
+
+def one_of(column: str, values: list, *, using: str) -> tuple[str, list]:
+    """SQL saying that ``column`` is one of ``values``, and its parameters: ``= ANY(%s)`` with
+    an array on PostgreSQL (one statement text whatever the count, so it is prepared once),
+    ``IN (…)`` elsewhere."""
+    if connections[using].vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    if not values:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
 
 
 def insert(rows: list[models.Model], *, using: str) -> None:
-    """Insert ``rows`` (new model instances) now, or when the enclosing
-    :func:`deferred_inserts` block on ``using`` ends."""
-    if deferring(using):
-        _deferred.rows.extend(rows)
-    elif rows:
+    """Insert ``rows`` (new model instances of one model) now and set their primary keys."""
+    if rows:
         _insert_all(rows, using=using)
 
 
@@ -185,43 +173,6 @@ class DatabaseNow:
         return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)", [f"{self.seconds:+f} seconds"]
 
 
-def _set_keys(instances: list[models.Model], keys: list[object], using: str) -> None:
-    for row, key in zip(instances, keys, strict=True):
-        row.pk = row._meta.pk.to_python(key)
-        row._state.adding, row._state.db = False, using
-
-
-def _insert_together(groups: list[list[models.Model]], *, using: str, companions: list[_Companion] = ()) -> None:
-    """Insert the rows of several models (at most ``CHUNK`` each) with one statement
-    (PostgreSQL): each model's
-    ``INSERT`` becomes a data-modifying ``WITH`` part, and so does each :func:`alongside`
-    statement, so the whole set costs one round trip. The parts cannot see one another's
-    rows; foreign keys between them are checked at commit (Django creates them ``DEFERRABLE
-    INITIALLY DEFERRED``)."""
-    connection = connections[using]
-    parts, selects, values = [], [], []
-    for index, companion in enumerate(companions):
-        parts.append(f"c{index} AS ({companion.sql})")
-        if companion.receive:
-            selects.append(f"SELECT {-1 - index}, c{index}.* FROM c{index}")
-        values += companion.params
-    for index, group in enumerate(groups):
-        sql, params = _insert_statement(group, connection)
-        parts.append(f"i{index} AS ({sql})")
-        pk = connection.ops.quote_name(group[0]._meta.pk.column)
-        # Keys travel as text: the parts' key types differ (bigint, uuid).
-        selects.append(f"SELECT {index}, {pk}::text FROM i{index}")
-        values += params
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(parts)} {' UNION ALL '.join(selects)}", values)
-        returned = cursor.fetchall()
-    for index, group in enumerate(groups):
-        _set_keys(group, [key for part, key in returned if part == index], using)
-    for index, companion in enumerate(companions):
-        if companion.receive:
-            companion.receive([value for part, value in returned if part == -1 - index])
-
-
 def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str = "") -> int:
     """Insert instances of one model with plain ``INSERT … RETURNING`` statements (the ORM's
     ``bulk_create`` costs several times more Python than the database spends); set their
@@ -237,7 +188,7 @@ def _insert_all(instances: list[models.Model], *, using: str, on_conflict: str =
             cursor.execute(sql, values)
             keys = [key for (key,) in cursor.fetchall()]
         chunk = chunk[: len(keys)]  # a single row skipped by its conflict clause
-        _set_keys(chunk, keys, using)
+        set_keys(chunk, keys, using=using)
         inserted += len(keys)
     return inserted
 

@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -127,9 +128,14 @@ def deliver(message, *, to: str, handlers, correlation_id: str | None = None, so
 
 
 def deliver_envelope(envelope, *, to: str, handlers):
-    from lotus.messaging.consumer import apply
+    from lotus.messaging.registry import Outcome
+    from lotus.messaging.unit_of_work import AppliedBefore, UnitOfWork
 
-    return apply(envelope, service=to, handlers=handlers)
+    try:
+        with UnitOfWork(to, publisher=None) as uow:
+            return handlers.handle(envelope, uow)
+    except AppliedBefore:
+        return Outcome.DUPLICATE
 
 
 def published(service: str, *types: type) -> list:
@@ -173,3 +179,102 @@ def run_together(jobs: list[Callable[[], object]], *, timeout: float = 60.0) -> 
         thread.join(timeout)
     assert not any(thread.is_alive() for thread in threads), "a worker hung"
     return errors
+
+
+class FakeUnitOfWork:
+    """An in-memory stand-in for :class:`lotus.messaging.unit_of_work.UnitOfWork`, for unit
+    tests of services and handlers without a database: rows live in a list, messages sent are
+    kept in :attr:`sent`. It supports what services do through the unit of work (``get``,
+    ``locked``, ``select``, ``exists``, ``update``, ``insert``, ``insert_unless_present``,
+    ``add``, ``send``, ``handling``, ``waited_longer_than``); a service that reaches for the
+    ORM needs the real one (an integration test).
+
+    ``rows``: the rows that exist at the start. ``waited``: what ``waited_longer_than`` answers."""
+
+    def __init__(self, service: str, *, rows: list | None = None, waited: bool = False) -> None:
+        from lotus.topology import alias_for
+
+        self.service = service
+        self.alias = alias_for(service)
+        self.rows: list = list(rows or [])
+        self.sent: list = []
+        self.added: list = []
+        self.updated: list[tuple[object, list[str]]] = []
+        self.cause = None
+        self._waited = waited
+        self._next_pk = 1000
+
+    def __enter__(self) -> FakeUnitOfWork:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def send(self, *messages) -> list:
+        self.sent += messages
+        return list(messages)
+
+    def add(self, *rows) -> None:
+        self.added += rows
+        self.rows += rows
+
+    def insert(self, *rows) -> None:
+        for row in rows:
+            if row.pk is None:
+                self._next_pk += 1
+                row.pk = self._next_pk
+        self.rows += rows
+
+    def insert_unless_present(self, instance, *, unique_fields: tuple[str, ...]) -> bool:
+        equal = {name: getattr(instance, name) for name in unique_fields}
+        if self.get(type(instance), **equal) is not None:
+            return False
+        self.insert(instance)
+        return True
+
+    def get(self, model, **equal):
+        found = self.select(model, **equal)
+        return found[0] if found else None
+
+    locked = get
+
+    def exists(self, model, **conditions) -> bool:
+        return bool(self.select(model, **conditions))
+
+    def select(self, model, *, for_update: bool = False, order_by: tuple[str, ...] = (), **conditions) -> list:
+        found = [row for row in self.rows if isinstance(row, model) and _matches(row, conditions)]
+        for name in reversed(order_by):
+            found.sort(key=lambda row, name=name: getattr(row, name))
+        return found
+
+    def update(self, instance, fields: list[str]) -> None:
+        self.updated.append((instance, list(fields)))
+
+    def waited_longer_than(self, seconds: float):
+        return lambda since: self._waited and seconds > 0
+
+    @contextmanager
+    def handling(self, envelope, *, topic: str = ""):
+        self.cause = envelope
+        try:
+            yield
+        finally:
+            self.cause = None
+
+
+def _matches(row, conditions: dict) -> bool:
+    compare = {
+        "": lambda a, b: a == b,
+        "exact": lambda a, b: a == b,
+        "in": lambda a, b: a in b,
+        "gt": lambda a, b: a is not None and a > b,
+        "gte": lambda a, b: a is not None and a >= b,
+        "lt": lambda a, b: a is not None and a < b,
+        "lte": lambda a, b: a is not None and a <= b,
+    }
+    for key, value in conditions.items():
+        name, _, lookup = key.partition("__")
+        field = row._meta.get_field(name)
+        if not compare[lookup](getattr(row, field.attname), value):
+            return False
+    return True

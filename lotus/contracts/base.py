@@ -40,6 +40,9 @@ class Message(BaseModel):
     #: Bumped when a field changes incompatibly; consumers refuse other versions.
     version: ClassVar[int] = 1
     kind: ClassVar[str] = "message"
+    #: The field whose value is the message's correlation id and Kafka key: the saga it belongs
+    #: to. None: the message belongs to whatever caused it (or starts a conversation of its own).
+    key_field: ClassVar[str | None] = "order_id"
 
     def __init_subclass__(cls, *, service: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -49,6 +52,10 @@ class Message(BaseModel):
     @classmethod
     def type_name(cls) -> str:
         return cls.__name__
+
+    def key(self) -> str | None:
+        """The value of :attr:`key_field` as text, or None when the message has no key field."""
+        return None if self.key_field is None else str(getattr(self, self.key_field))
 
 
 class Command(Message):

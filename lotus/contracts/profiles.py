@@ -4,5 +4,7 @@ from lotus.contracts.base import Event
 
 
 class UserRegistered(Event, service="profiles"):
+    key_field = "customer_id"
+
     customer_id: int
     email: str

@@ -5,8 +5,8 @@ from django.contrib import admin, messages
 
 from lotus.bootstrap import handlers_for
 from lotus.messaging import models
-from lotus.messaging.consumer import replay
-from lotus.messaging.relay import replay_parked
+from lotus.messaging.dead_letters import replay
+from lotus.messaging.outbox import replay_parked
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

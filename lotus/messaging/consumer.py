@@ -1,32 +1,25 @@
 """Idempotent consumers: apply each Kafka message once in effect, never stall on a bad one.
 
-For every record, :class:`Consumer` opens the envelope and finds the service's handler,
-then :func:`apply` runs, in **one** transaction on the service's database:
-
-1. look the message id up in the inbox; if it is there, the message was applied: skip;
-2. record the id in the inbox;
-3. run the handler, whose writes and outbox rows join the same transaction.
-
-Records that arrive together form a batch that shares one transaction: the handlers in
-order, then one statement that writes everything they deferred (outbox rows, history, ledger
-entries: :func:`lotus.db.deferred_inserts`) and inserts all their ids into the inbox
-(:func:`lotus.db.alongside`). The inbox insert coming last saves each batch a round trip; it
-is still in the same transaction as the effect, so an id found there already (a redelivery)
-rolls the whole batch back, and the batch runs again without that message. If anything else
-in a batch fails, it is rolled back and its records are applied one by one. After the commit the consumer publishes
-the batch's outbox rows itself (:mod:`lotus.messaging.direct`); the relay is the fallback.
+The loop: poll a batch of records → open one :class:`~lotus.messaging.unit_of_work.UnitOfWork`
+for the batch → run each message's handler (from the service's registry) inside
+``uow.handling(envelope)`` → the unit of work writes everything the handlers added and sent,
+and the batch's message ids into the inbox, with one statement, and commits → store the
+offsets. The inbox insert is in the same transaction as the effect: an id found there already
+(a redelivery) makes the unit of work roll back (:class:`~lotus.messaging.unit_of_work.AppliedBefore`),
+and the batch runs again without that message. A single message is a batch of one: there is
+one idempotency protocol. If anything else in a batch fails, it is rolled back and its
+records are applied one by one, each with its own retries.
 
 Kafka offsets are stored only after that transaction commits, and committed to the broker
-in the background every ``LOTUS_CONSUMER_COMMIT_INTERVAL_MS`` and when the consumer stops.
-A crash in between redelivers the message, and step 1 drops it: at-least-once delivery,
+in the background every ``CONSUMER["COMMIT_INTERVAL_MS"]`` and when the consumer stops. A
+crash in between redelivers the message, and the inbox drops it: at-least-once delivery,
 exactly-once effect.
 
 Failures:
 
 * malformed records, unknown message types, unsupported versions and invalid payloads go
-  straight to the dead letters (a :class:`~lotus.messaging.models.DeadLetter` row plus the
-  record on ``<service>.deadletter``), with a log line saying why;
-* a handler that raises is retried ``LOTUS_CONSUMER_MAX_ATTEMPTS`` times with exponential
+  straight to the dead letters (:mod:`lotus.messaging.dead_letters`), with a log line saying why;
+* a handler that raises is retried ``CONSUMER["MAX_ATTEMPTS"]`` times with exponential
   backoff, then dead-lettered; the consumer moves on to the next record of the partition.
   That includes a statement that fails the same way every time (a statement timeout, a lock
   not available, a value too large);
@@ -45,30 +38,28 @@ services read the same events topic and each handles only what concerns it.
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import threading
 import time
 import traceback
 import uuid
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaRecord
-from django.conf import settings
 from django.db import Error as DatabaseError
-from django.db import close_old_connections, connections, transaction
-from django.utils import timezone
+from django.db import close_old_connections
 
 from lotus import metrics
+from lotus.conf import lotus_settings
 from lotus.contracts import ContractError, Envelope, Message, message_class
-from lotus.db import alongside, deferred_inserts
-from lotus.messaging import outbox
-from lotus.messaging.direct import DirectPublisher
-from lotus.messaging.kafka import consumer_group, dead_letter_topic, make_consumer
-from lotus.messaging.models import DeadLetter, InboxMessage
+from lotus.messaging import dead_letters
+from lotus.messaging.kafka import consumer_group, make_consumer, physical_topic
+from lotus.messaging.producer import Publisher
 from lotus.messaging.recovery import TRANSIENT, Backoff, connection_lost, reconnect
-from lotus.messaging.registry import Context, Handlers, consuming
+from lotus.messaging.registry import Handlers, Outcome
+from lotus.messaging.unit_of_work import AppliedBefore, UnitOfWork
 from lotus.topology import alias_for
 
 log = logging.getLogger(__name__)
@@ -78,108 +69,16 @@ MAX_BACKOFF_SECONDS = 5.0
 MAX_BATCH_ATTEMPTS = 3
 
 
-class Outcome(enum.Enum):
-    APPLIED = "applied"
-    DUPLICATE = "duplicate"
-    IGNORED = "ignored"
-    DEAD_LETTERED = "dead-lettered"
-
-
 class _Stopped(Exception):
     """The consumer was asked to stop while a record waited for a retry."""
-
-
-def apply(
-    envelope: Envelope, *, service: str, handlers: Handlers, topic: str = "", message: Message | None = None
-) -> Outcome:
-    """Apply one message exactly once in effect (see the module docstring).
-
-    Raises :class:`ContractError` when the payload does not match the contract, and
-    whatever the handler raises; in both cases nothing of the message was written. Inside
-    an open transaction (a consumer's batch) it joins that transaction without a savepoint:
-    a failure then rolls back the whole batch, which the consumer replays one by one.
-    """
-    found = handlers.lookup(envelope.type)
-    if found is None:
-        return Outcome.IGNORED
-    message_cls, handler = found
-    if message is None:
-        message = envelope.open(message_cls)
-    alias = alias_for(service)
-    with transaction.atomic(using=alias, savepoint=False):
-        if not _record_in_inbox(alias, envelope, topic):
-            return Outcome.DUPLICATE
-        handler(message, Context(service=service, envelope=envelope))
-    return Outcome.APPLIED
-
-
-def _record_in_inbox(alias: str, envelope: Envelope, topic: str) -> bool:
-    """Insert the message id into the inbox; False if it is there already (one statement)."""
-    return envelope.id in _record_all_in_inbox(alias, [(envelope, topic)])
-
-
-def _inbox_insert(alias: str, items: list[tuple[Envelope, str]]) -> tuple[str, list]:
-    """The statement that inserts the ids of ``items`` into the inbox, skipping those already
-    there, and returns the new ones as text; and its parameters."""
-    connection = connections[alias]
-    meta = InboxMessage._meta
-    message_id, processed_at = meta.get_field("message_id"), meta.get_field("processed_at")
-    now = processed_at.get_db_prep_value(timezone.now(), connection)
-    values = []
-    for envelope, topic in items:
-        values += [message_id.get_db_prep_value(envelope.id, connection), envelope.type, topic, now]
-    rows = ", ".join(["(%s, %s, %s, %s)"] * len(items))
-    sql = (
-        f"INSERT INTO {meta.db_table} (message_id, message_type, topic, processed_at) VALUES {rows} "
-        "ON CONFLICT (message_id) DO NOTHING RETURNING CAST(message_id AS text)"
-    )
-    return sql, values
-
-
-def _record_all_in_inbox(alias: str, items: list[tuple[Envelope, str]]) -> set[uuid.UUID]:
-    """Insert the ids of a batch into the inbox with one statement; return those that were new."""
-    with connections[alias].cursor() as cursor:
-        cursor.execute(*_inbox_insert(alias, items))
-        return {uuid.UUID(found) for (found,) in cursor.fetchall()}
-
-
-class _AppliedBefore(Exception):
-    """Messages of a batch were in the inbox already (``ids``): the batch is rolled back."""
-
-    def __init__(self, ids: set[uuid.UUID]) -> None:
-        super().__init__(f"{len(ids)} message(s) applied before")
-        self.ids = ids
-
-
-def _record_in_inbox_with_the_inserts(alias: str, items: list[tuple[Envelope, str]]) -> None:
-    """Insert the ids of a batch's applied messages into the inbox with the batch's deferred
-    inserts (:func:`lotus.db.alongside`); raise :class:`_AppliedBefore` if any was there."""
-    expected = {envelope.id for envelope, _ in items}
-
-    def check(inserted: list[str]) -> None:
-        missing = expected - {uuid.UUID(value) for value in inserted}
-        if missing:
-            raise _AppliedBefore(missing)
-
-    sql, values = _inbox_insert(alias, items)
-    alongside(alias, sql, values, receive=check)
-
-
-def replay(dead_letter: DeadLetter, *, service: str, handlers: Handlers) -> Outcome:
-    """Apply a dead-lettered message again (after a fix) and mark it replayed, atomically."""
-    envelope = Envelope.from_bytes(dead_letter.body)
-    alias = alias_for(service)
-    with transaction.atomic(using=alias):
-        outcome = apply(envelope, service=service, handlers=handlers, topic=dead_letter.topic)
-        dead_letter.replayed_at = timezone.now()
-        dead_letter.save(using=alias, update_fields=["replayed_at"])
-    return outcome
 
 
 class Consumer:
     """Consumes one service's topics with its own consumer group until stopped.
 
-    Hooks for subclasses and tests: :meth:`handle` (one record) and :meth:`commit`.
+    ``publisher``: who produces the batch's outbox rows right after its commit (the default,
+    when ``CONSUMER["PUBLISHES"]`` is on: a publisher of its own); None: the relay does.
+    Hook for subclasses and tests: :meth:`commit`.
     """
 
     def __init__(
@@ -192,28 +91,31 @@ class Consumer:
         max_attempts: int | None = None,
         backoff_seconds: float | None = None,
         batch_size: int = 200,
-        publisher: DirectPublisher | None = None,
-        publishes: bool | None = None,
+        publisher: Publisher | None | str = "default",
     ) -> None:
         self.service = service
         self.alias = alias_for(service)
         self.handlers = handlers
         self.kafka = kafka or make_consumer(consumer_group(service))
         self.stop = stop or threading.Event()
-        self.max_attempts = max_attempts or settings.LOTUS_CONSUMER_MAX_ATTEMPTS
-        self.backoff_seconds = settings.LOTUS_CONSUMER_BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
+        self.max_attempts = max_attempts or lotus_settings.CONSUMER["MAX_ATTEMPTS"]
+        self.backoff_seconds = lotus_settings.CONSUMER["BACKOFF_SECONDS"] if backoff_seconds is None else backoff_seconds
         self.batch_size = batch_size
         self.counts = {outcome: 0 for outcome in Outcome}
-        if publishes is None:
-            publishes = settings.LOTUS_CONSUMER_PUBLISHES
-        self.publisher = publisher or (DirectPublisher(service, self.alias) if publishes else None)
+        if publisher == "default":
+            publisher = (
+                Publisher(f"consumer {service}", defer_marks=True, counter=metrics.CONSUMER_PUBLISHED)
+                if lotus_settings.CONSUMER["PUBLISHES"]
+                else None
+            )
+        self.publisher = publisher
 
     def counts_total(self, *outcomes: Outcome) -> int:
         """How many records ended in ``outcomes`` (all outcomes when none are named)."""
         return sum(count for outcome, count in self.counts.items() if not outcomes or outcome in outcomes)
 
     def topics(self) -> list[str]:
-        return [outbox.physical_topic(name) for name in self.handlers.topics()]
+        return [physical_topic(name) for name in self.handlers.topics()]
 
     def run(self) -> None:
         topics = self.topics()
@@ -277,105 +179,85 @@ class Consumer:
                 log.warning("consumer %s: could not seek %s[%d] back (%s)", self.service, topic, partition, exc)
 
     def handle_batch(self, records: list[KafkaRecord], handled: list[KafkaRecord]) -> None:
-        """Apply the batch's messages in one database transaction (one commit for all);
-        if anything in it fails, roll it back and handle the records one by one."""
-        batch: list[tuple[KafkaRecord, Envelope, Message]] = []
+        """Apply the batch's messages in one unit of work; records that cannot join it (not
+        parsable, not for this service, invalid) are handled on their own in between."""
+        batch: list[Applicable] = []
         for record in records:
-            opened = self._applicable(record)
-            if opened is None:
-                self._flush(batch, handled)
+            applicable = self._applicable(record)
+            if applicable is None:
+                self._apply_together(batch, handled)
                 self.handle(record)
                 handled.append(record)
             else:
-                batch.append((record, *opened))
+                batch.append(applicable)
             if self.stop.is_set():
                 break
-        self._flush(batch, handled)
+        self._apply_together(batch, handled)
 
-    def _applicable(self, record: KafkaRecord) -> tuple[Envelope, Message] | None:
-        """The record's envelope and message if it can join a batch: parsable, handled here, valid."""
+    def _applicable(self, record: KafkaRecord) -> Applicable | None:
+        """The record, its envelope and its message if it can join a batch: parsable, handled
+        here, valid."""
         try:
             envelope = Envelope.from_bytes(record.value())
             found = self.handlers.lookup(envelope.type)
             if found is None:
                 return None
-            return envelope, envelope.open(found[0])
+            return Applicable(record, envelope, envelope.open(found[0]))
         except ContractError:
             return None
 
-    def _flush(self, batch: list[tuple[KafkaRecord, Envelope, Message]], handled: list[KafkaRecord]) -> None:
+    def _apply_together(self, batch: list[Applicable], handled: list[KafkaRecord]) -> None:
+        """One unit of work for the batch (tried again without the messages the inbox knows);
+        if it fails otherwise, the records one by one."""
         if not batch:
             return
         started = time.perf_counter()
         applied_before: set[uuid.UUID] = set()
         for _ in range(MAX_BATCH_ATTEMPTS):
-            outcomes: list[Outcome] = []
             try:
-                self._apply_batch(batch, applied_before, outcomes)
+                outcomes = self.apply(batch, skip=applied_before)
                 break
-            except _AppliedBefore as found:
-                if self.publisher:
-                    self.publisher.discard()
+            except AppliedBefore as found:
                 applied_before |= found.ids
                 log.info(
                     "consumer %s: %d message(s) of a batch applied before; again without them",
-                    self.service,
-                    len(found.ids),
-                )
+                    self.service, len(found.ids),
+                )  # fmt: skip
             except Exception as exc:  # noqa: BLE001 -- replayed one by one below, with retries and dead letters
-                if self.publisher:
-                    self.publisher.discard()
                 log.info("consumer %s: batch of %d rolled back (%s); one by one", self.service, len(batch), exc)
                 infrastructure = isinstance(exc, DatabaseError) and connection_lost(exc)
                 if infrastructure:
                     reconnect()
-                # The failing message has had its first attempt already.
-                self._one_by_one(batch, handled, failed_at=-1 if infrastructure else len(outcomes))
+                self._one_by_one(batch, handled)
                 return
         else:
-            self._one_by_one(batch, handled, failed_at=-1)
+            self._one_by_one(batch, handled)
             return
-        if self.publisher:
-            self.publisher.publish()
         seconds = (time.perf_counter() - started) / len(batch)
-        for (record, envelope, _), outcome in zip(batch, outcomes, strict=True):
+        for item, outcome in zip(batch, outcomes, strict=True):
             metrics.CONSUMER_SECONDS.labels(self.service).observe(seconds)
-            self._count(outcome, envelope.type)
-            handled.append(record)
+            self._count(outcome, item.envelope.type)
+            handled.append(item.record)
         batch.clear()
 
-    def _apply_batch(
-        self,
-        batch: list[tuple[KafkaRecord, Envelope, Message]],
-        applied_before: set[uuid.UUID],
-        outcomes: list[Outcome],
-    ) -> None:
-        """One transaction for the batch. The inbox insert comes last, in the statement that
-        writes what the handlers deferred: a message found there already raises
-        :class:`_AppliedBefore`, which rolls back everything the batch did."""
-        with transaction.atomic(using=self.alias), consuming(), deferred_inserts(self.alias) as written:
-            fresh: list[tuple[Envelope, str]] = []
-            seen = set(applied_before)
-            for record, envelope, message in batch:
-                if envelope.id in seen:  # the same message twice in one batch applies once
+    def apply(self, batch: list[Applicable], *, skip: set[uuid.UUID] = frozenset()) -> list[Outcome]:
+        """Apply ``batch`` in one unit of work, except the messages in ``skip`` (and a message
+        that comes twice); raise :class:`AppliedBefore` if the inbox knew some of them."""
+        outcomes = []
+        seen = set(skip)
+        with UnitOfWork(self.service, publisher=self.publisher) as uow:
+            for item in batch:
+                if item.envelope.id in seen:
                     outcomes.append(Outcome.DUPLICATE)
                     continue
-                seen.add(envelope.id)
-                _, handler = self.handlers.lookup(envelope.type)
-                handler(message, Context(service=self.service, envelope=envelope))
-                fresh.append((envelope, record.topic()))
-                outcomes.append(Outcome.APPLIED)
-            if self.publisher:
-                self.publisher.claim(written)
-            if fresh:
-                _record_in_inbox_with_the_inserts(self.alias, fresh)
+                seen.add(item.envelope.id)
+                outcomes.append(self.handlers.handle(item.envelope, uow, topic=item.record.topic(), message=item.message))
+        return outcomes
 
-    def _one_by_one(
-        self, batch: list[tuple[KafkaRecord, Envelope, Message]], handled: list[KafkaRecord], *, failed_at: int
-    ) -> None:
-        for index, (record, *_) in enumerate(list(batch)):
-            self.handle(record, failed_attempts=int(index == failed_at))
-            handled.append(record)
+    def _one_by_one(self, batch: list[Applicable], handled: list[KafkaRecord]) -> None:
+        for item in list(batch):
+            self.handle(item.record)
+            handled.append(item.record)
         batch.clear()
 
     def _next_batch(self, timeout: float) -> list[KafkaRecord]:
@@ -387,10 +269,10 @@ class Consumer:
         return [first, *self.kafka.consume(num_messages=self.batch_size - 1, timeout=0)]
 
     def _mark_published(self) -> None:
-        if self.publisher is None:
+        if self.publisher is None or not self.publisher.unmarked:
             return
         try:
-            self.publisher.mark_sent()
+            self.publisher.mark_unmarked(self.alias)
         except TRANSIENT as exc:
             # Unmarked rows are published again by the relay when their claims lapse: duplicates, not losses.
             log.warning("consumer %s: could not mark published rows sent (%s)", self.service, exc)
@@ -406,26 +288,30 @@ class Consumer:
             # A partition taken away meanwhile: the records are applied; if they come again, the inbox drops them.
             log.warning("consumer %s: offsets not stored (%s); redeliveries will be skipped", self.service, exc)
 
-    def handle(self, record: KafkaRecord, *, failed_attempts: int = 0) -> Outcome:
+    def handle(self, record: KafkaRecord) -> Outcome:
+        """Apply one record on its own: retried, then dead-lettered."""
         try:
             envelope = Envelope.from_bytes(record.value())
         except ContractError as exc:
             return self._dead_letter(record, None, f"malformed message: {exc}", attempts=1)
-        if self.handlers.lookup(envelope.type) is None:
+        found = self.handlers.lookup(envelope.type)
+        if found is None:
             if message_class(envelope.type) is None:
                 return self._dead_letter(record, envelope, f"unknown message type {envelope.type!r}", attempts=1)
             return self._count(Outcome.IGNORED, envelope.type)
-        attempt = failed_attempts
-        if failed_attempts:
-            metrics.CONSUMER_RETRIES.labels(self.service).inc()
+        try:
+            item = Applicable(record, envelope, envelope.open(found[0]))
+        except ContractError as exc:
+            return self._dead_letter(record, envelope, str(exc), attempts=1)
+        attempt = 0
         while True:
             attempt += 1
             try:
                 with metrics.CONSUMER_SECONDS.labels(self.service).time():
-                    outcome = apply(envelope, service=self.service, handlers=self.handlers, topic=record.topic())
+                    (outcome,) = self.apply([item])
                 return self._count(outcome, envelope.type)
-            except ContractError as exc:
-                return self._dead_letter(record, envelope, str(exc), attempts=attempt)
+            except AppliedBefore:
+                return self._count(Outcome.DUPLICATE, envelope.type)
             except Exception as exc:  # noqa: BLE001 -- any handler failure is retried, then dead-lettered
                 if isinstance(exc, DatabaseError) and connection_lost(exc):
                     attempt -= 1  # the database, not the message, failed: wait for it without limit
@@ -464,24 +350,24 @@ class Consumer:
             self.service, envelope.type if envelope else "a malformed record",
             record.topic(), record.partition(), record.offset(), error.splitlines()[0],
         )  # fmt: skip
-        with transaction.atomic(using=self.alias):
-            DeadLetter.objects.using(self.alias).create(
-                message_id=envelope.id if envelope else None,
-                message_type=envelope.type if envelope else "",
-                topic=record.topic(),
-                partition=record.partition(),
-                offset=record.offset(),
-                key=key,
-                body=body,
-                error=error,
-                attempts=attempts,
-            )
-            outbox.enqueue(
-                service=self.service,
-                topic=dead_letter_topic(self.service),
-                key=key,
-                body=body,
-                message_id=envelope.id if envelope else uuid.uuid4(),
-                message_type=envelope.type if envelope else "malformed",
-            )
+        dead_letters.park(
+            service=self.service,
+            envelope=envelope,
+            error=error,
+            attempts=attempts,
+            topic=record.topic(),
+            partition=record.partition(),
+            offset=record.offset(),
+            key=key,
+            body=body,
+        )
         return self._count(Outcome.DEAD_LETTERED, envelope.type if envelope else "")
+
+
+@dataclass(frozen=True)
+class Applicable:
+    """A record that can join a batch: opened, and handled by this service."""
+
+    record: KafkaRecord
+    envelope: Envelope
+    message: Message

@@ -7,10 +7,10 @@ is exactly what a round-trip check looks for.
 import logging
 
 from lotus.contracts.diagnostics import Ping
-from lotus.messaging.registry import Context
+from lotus.messaging.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 
-def record_ping(message: Ping, context: Context) -> None:
-    log.info("%s received ping %s (%s)", context.service, context.message_id, message.note)
+def record_ping(message: Ping, uow: UnitOfWork) -> None:
+    log.info("%s received ping %s (%s)", uow.service, uow.cause.id, message.note)

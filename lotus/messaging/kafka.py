@@ -1,8 +1,8 @@
 """Kafka clients configured for Lotus, and the topics the project creates itself.
 
 Topics are never auto-created by the broker: :func:`ensure_topics` creates every contract
-topic and every service's dead-letter topic with ``LOTUS_KAFKA_PARTITIONS`` partitions and an
-explicit retention, ``LOTUS_KAFKA_RETENTION_HOURS``, rather than the broker's default: the inbox
+topic and every service's dead-letter topic with ``KAFKA["PARTITIONS"]`` partitions and an
+explicit retention, ``KAFKA["RETENTION_HOURS"]``, rather than the broker's default: the inbox
 retention is checked against it at start-up (settings), so it must be what the topics really keep.
 :func:`retention_mismatches` finds existing topics that keep records for another time.
 """
@@ -17,10 +17,16 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 from django.conf import settings
 
 from lotus import contracts
-from lotus.messaging.outbox import physical_topic
+from lotus.conf import lotus_settings
 from lotus.topology import SERVICES
 
 log = logging.getLogger(__name__)
+
+
+def physical_topic(logical: str) -> str:
+    """The Kafka topic for a logical topic name, with the deployment's namespace."""
+    namespace = lotus_settings.KAFKA["NAMESPACE"]
+    return f"{namespace}.{logical}" if namespace else logical
 
 
 def dead_letter_topic(service: str) -> str:
@@ -28,7 +34,7 @@ def dead_letter_topic(service: str) -> str:
 
 
 def consumer_group(service: str) -> str:
-    namespace = settings.LOTUS_KAFKA_NAMESPACE
+    namespace = lotus_settings.KAFKA["NAMESPACE"]
     return f"{namespace}.lotus.{service}" if namespace else f"lotus.{service}"
 
 
@@ -61,12 +67,12 @@ def make_producer(**overrides: object) -> Producer:
 
 def make_consumer(group_id: str, **overrides: object) -> Consumer:
     """A consumer that commits only the offsets the application stored after its database
-    commits, in the background every ``LOTUS_CONSUMER_COMMIT_INTERVAL_MS`` and on close."""
+    commits, in the background every ``CONSUMER["COMMIT_INTERVAL_MS"]`` and on close."""
     config = {
         **_common(),
         "group.id": group_id,
         "enable.auto.commit": True,
-        "auto.commit.interval.ms": settings.LOTUS_CONSUMER_COMMIT_INTERVAL_MS,
+        "auto.commit.interval.ms": lotus_settings.CONSUMER["COMMIT_INTERVAL_MS"],
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         # The broker answers a fetch as soon as data arrives; the wait only bounds idle fetches,
@@ -85,8 +91,8 @@ def make_admin() -> AdminClient:
 
 
 def retention_ms() -> int:
-    """The ``retention.ms`` Lotus gives its topics: ``LOTUS_KAFKA_RETENTION_HOURS``."""
-    return round(settings.LOTUS_KAFKA_RETENTION_HOURS * 3600 * 1000)
+    """The ``retention.ms`` Lotus gives its topics: ``KAFKA["RETENTION_HOURS"]``."""
+    return round(lotus_settings.KAFKA["RETENTION_HOURS"] * 3600 * 1000)
 
 
 def ensure_topics(
@@ -94,7 +100,7 @@ def ensure_topics(
 ) -> list[str]:
     """Create the missing topics; return the names that were created."""
     names = sorted(set(names if names is not None else all_topics()))
-    partitions = partitions or settings.LOTUS_KAFKA_PARTITIONS
+    partitions = partitions or lotus_settings.KAFKA["PARTITIONS"]
     admin = make_admin()
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = [name for name in names if name not in existing]
@@ -140,7 +146,7 @@ def drop_topics(timeout: float = 30.0) -> list[str]:
     """Delete every topic of this process's ``LOTUS_KAFKA_NAMESPACE`` and return their names:
     what a test session or a throwaway stack leaves behind. Without a namespace it refuses, so
     a deployment's own topics cannot go by mistake."""
-    namespace = settings.LOTUS_KAFKA_NAMESPACE
+    namespace = lotus_settings.KAFKA["NAMESPACE"]
     if not namespace:
         raise ValueError("drop_topics deletes a namespace's topics; LOTUS_KAFKA_NAMESPACE is not set")
     admin = make_admin()

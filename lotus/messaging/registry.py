@@ -3,83 +3,36 @@
 Each service's ``handlers.py`` ends with::
 
     REGISTRY = Handlers({
-        ChargeOrder: charge_order,
-        RefundOrder: refund_order,
+        ChargeOrder: handle_charge_order,
+        RefundOrder: handle_refund_order,
     })
 
-A handler is ``handler(message, context)``. It runs inside the consumer's database
-transaction on the service's database, next to the inbox record of the message; it
-publishes follow-up messages with ``context.publish(...)``, which sets the correlation
-and causation ids and writes them into the same transaction.
-
-Services open their writes with :func:`unit_of_work`: their own transaction when called
-from an API view, and simply part of the consumer's transaction when called from a handler
-(no savepoint: a failure fails the consumer's batch, which it then replays one by one).
+A handler is ``handler(message, uow)``: the message (a validated contract) and the consumer's
+:class:`~lotus.messaging.unit_of_work.UnitOfWork` for the batch, whose ``send`` makes the
+handled message the cause of what the handler sends.
 """
 
 from __future__ import annotations
 
-import threading
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
-
-from django.db import transaction
+import enum
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lotus.contracts import Envelope, Message
-from lotus.messaging import outbox
-from lotus.topology import alias_for
 
-_consumer = threading.local()
+if TYPE_CHECKING:
+    from lotus.messaging.unit_of_work import UnitOfWork
 
-
-@contextmanager
-def consuming() -> Iterator[None]:
-    """Mark the current thread as applying messages inside a consumer's transaction."""
-    _consumer.active = True
-    try:
-        yield
-    finally:
-        _consumer.active = False
+Handler = Callable[[Any, "UnitOfWork"], None]
 
 
-def in_consumer() -> bool:
-    """Whether this thread is applying messages inside a consumer's transaction."""
-    return getattr(_consumer, "active", False)
+class Outcome(enum.Enum):
+    """What became of a message a consumer (or an operator's replay) handled."""
 
-
-def unit_of_work(service: str) -> transaction.Atomic:
-    """The transaction of one write of ``service`` (see the module docstring)."""
-    return transaction.atomic(using=alias_for(service), savepoint=not in_consumer())
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a handler knows about the message it handles and the service it runs in."""
-
-    service: str
-    envelope: Envelope
-
-    @property
-    def correlation_id(self) -> str:
-        return self.envelope.correlation_id
-
-    @property
-    def message_id(self) -> uuid.UUID:
-        return self.envelope.id
-
-    def publish(self, message: Message, *, correlation_id: str | uuid.UUID | None = None) -> Envelope:
-        return outbox.publish(
-            message,
-            service=self.service,
-            correlation_id=correlation_id or self.envelope.correlation_id,
-            causation_id=self.envelope.id,
-        )
-
-
-Handler = Callable[[Any, Context], None]
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    DEAD_LETTERED = "dead-lettered"
 
 
 class Handlers:
@@ -100,3 +53,18 @@ class Handlers:
 
     def __len__(self) -> int:
         return len(self._routes)
+
+    def handle(self, envelope: Envelope, uow: UnitOfWork, *, topic: str = "", message: Message | None = None) -> Outcome:
+        """Run the handler of ``envelope`` in ``uow``, the envelope being handled (opened now
+        unless ``message`` is given; :class:`~lotus.contracts.ContractError` if invalid).
+        IGNORED when this service has no handler for it."""
+        found = self.lookup(envelope.type)
+        if found is None:
+            return Outcome.IGNORED
+        message_class, handler = found
+        if message is None:
+            message = envelope.open(message_class)
+        with uow.handling(envelope, topic=topic):
+            handler(message, uow)
+        return Outcome.APPLIED
+

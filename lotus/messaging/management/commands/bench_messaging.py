@@ -19,15 +19,15 @@ import uuid
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import connections, transaction
+from django.db import connections
 
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.consumer import Consumer
 from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.outbox import publish
 from lotus.messaging.registry import Handlers
 from lotus.messaging.relay import Relay
+from lotus.messaging.unit_of_work import UnitOfWork
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         handled: dict[str, float] = {}
         arrived = threading.Condition()
 
-        def note(message: Ping, context) -> None:
+        def note(message: Ping, uow: UnitOfWork) -> None:
             with arrived:
                 handled[message.note] = time.perf_counter()
                 arrived.notify_all()
@@ -82,8 +82,8 @@ class Command(BaseCommand):
             self._warm_up(handled, arrived)
             for index in range(count):
                 note_id = f"m{index}"
-                with transaction.atomic(using="billing"):
-                    publish(Ping(note=note_id), service="billing", correlation_id=uuid.uuid4())
+                with UnitOfWork("billing", publisher=None) as uow:
+                    uow.send(Ping(note=note_id))
                 committed = time.perf_counter()
                 with arrived:
                     if not arrived.wait_for(lambda note_id=note_id: note_id in handled, timeout=30):
@@ -101,8 +101,8 @@ class Command(BaseCommand):
     def _warm_up(self, handled: dict[str, float], arrived: threading.Condition) -> None:
         """Wait until the consumer has joined its group and a first message went through."""
         self.stdout.write("  warming up (consumer group join)...")
-        with transaction.atomic(using="billing"):
-            publish(Ping(note="warm-up"), service="billing", correlation_id=uuid.uuid4())
+        with UnitOfWork("billing", publisher=None) as uow:
+            uow.send(Ping(note="warm-up"))
         with arrived:
             if not arrived.wait_for(lambda: "warm-up" in handled, timeout=60):
                 raise RuntimeError("the warm-up message was not handled within 60 s")
@@ -111,9 +111,8 @@ class Command(BaseCommand):
         OutboxMessage.objects.using("orders").filter(sent_at__isnull=True).update(sent_at=None)
         chunk = 2000
         for start in range(0, count, chunk):
-            with transaction.atomic(using="orders"):
-                for index in range(start, min(count, start + chunk)):
-                    publish(Ping(note=f"t{index}"), service="orders", correlation_id=f"key-{index % 64}")
+            with UnitOfWork("orders", publisher=None) as uow:
+                uow.send(*(Ping(note=f"t{index}") for index in range(start, min(count, start + chunk))))
             self.stdout.write(f"  backlog: {min(count, start + chunk)}/{count} rows committed")
         pending = OutboxMessage.objects.using("orders").filter(sent_at__isnull=True)
         relay = Relay("orders", stop=threading.Event())

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from lotus.bootstrap import handlers_for
-from lotus.messaging.consumer import replay
+from lotus.messaging.dead_letters import replay
 from lotus.messaging.models import DeadLetter
 from lotus.topology import SERVICES, alias_for
 

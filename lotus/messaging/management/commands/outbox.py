@@ -4,7 +4,7 @@ aside after the broker refused them too often, and giving them back to the relay
 from django.core.management.base import BaseCommand, CommandError
 
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.relay import replay_parked
+from lotus.messaging.outbox import replay_parked
 from lotus.topology import SERVICES, alias_for
 
 

@@ -6,14 +6,12 @@ Needs the relays and consumers to be running (``make up`` runs them).
 """
 
 import time
-import uuid
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.models import InboxMessage
-from lotus.messaging.outbox import publish
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.topology import SERVICES, alias_for
 
 
@@ -25,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=30.0)
 
     def handle(self, *args, source, timeout, **options):
-        with transaction.atomic(using=alias_for(source)):
-            envelope = publish(Ping(note="manage.py ping"), service=source, correlation_id=uuid.uuid4())
+        with UnitOfWork(source) as uow:
+            (envelope,) = uow.send(Ping(note="manage.py ping"))
         started = time.monotonic()
         waiting = set(SERVICES)
         while waiting and time.monotonic() - started < timeout:

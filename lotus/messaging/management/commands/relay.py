@@ -1,6 +1,7 @@
 """``manage.py relay [--service NAME ...]``: publish the outbox of one, several or all services."""
 
 from lotus.messaging.kafka import make_producer
+from lotus.messaging.producer import Publisher
 from lotus.messaging.relay import Relay
 from lotus.messaging.workers import WorkerCommand
 
@@ -10,11 +11,13 @@ class Command(WorkerCommand):
     role = "relay"
 
     def workers(self, services, stop):
-        self.producer = make_producer()
-        self.relays = [Relay(name, producer=self.producer, stop=stop) for name in services]
+        self.client = make_producer()
+        self.relays = [
+            Relay(name, publisher=Publisher(f"relay {name}", client=self.client), stop=stop) for name in services
+        ]
         return {f"relay-{relay.service}": relay.run for relay in self.relays}
 
     def finished(self):
-        self.producer.flush(10)
+        self.client.flush(10)
         published = sum(relay.published for relay in self.relays)
         self.stdout.write(f"relay: stopped after publishing {published} messages")
