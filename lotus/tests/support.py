@@ -14,18 +14,19 @@ import json
 import uuid
 
 from lotus.contracts.diagnostics import Ping
-from lotus.messaging.registry import Context, Handlers
+from lotus.messaging.registry import Handlers
+from lotus.messaging.unit_of_work import UnitOfWork
 
 POISON = "poison"
 #: Flipped by a test to "fix the bug" before replaying a dead letter.
 state = {"poison_fixed": False, "attempts": 0}
 
 
-def echo(message: Ping, context: Context) -> None:
+def echo(message: Ping, uow: UnitOfWork) -> None:
     if message.note.startswith(POISON) and not state["poison_fixed"]:
         state["attempts"] += 1
         raise RuntimeError(f"cannot digest {message.note}")
-    context.publish(Ping(note=f"echo:{message.note}"))
+    uow.send(Ping(note=f"echo:{message.note}"))
 
 
 ECHO = Handlers({Ping: echo})
