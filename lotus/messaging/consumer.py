@@ -214,8 +214,9 @@ class Consumer:
         started = time.perf_counter()
         applied_before: set[uuid.UUID] = set()
         for _ in range(MAX_BATCH_ATTEMPTS):
+            outcomes: list[Outcome] = []
             try:
-                outcomes = self.apply(batch, skip=applied_before)
+                self.apply(batch, skip=applied_before, outcomes=outcomes)
                 break
             except AppliedBefore as found:
                 applied_before |= found.ids
@@ -228,10 +229,11 @@ class Consumer:
                 infrastructure = isinstance(exc, DatabaseError) and connection_lost(exc)
                 if infrastructure:
                     reconnect()
-                self._one_by_one(batch, handled)
+                # The message that failed had its first attempt in the batch (unless the database did).
+                self._one_by_one(batch, handled, failed_at=-1 if infrastructure else len(outcomes))
                 return
         else:
-            self._one_by_one(batch, handled)
+            self._one_by_one(batch, handled, failed_at=-1)
             return
         seconds = (time.perf_counter() - started) / len(batch)
         for item, outcome in zip(batch, outcomes, strict=True):
@@ -240,12 +242,21 @@ class Consumer:
             handled.append(item.record)
         batch.clear()
 
-    def apply(self, batch: list[Applicable], *, skip: set[uuid.UUID] = frozenset()) -> list[Outcome]:
+    def apply(
+        self,
+        batch: list[Applicable],
+        *,
+        skip: set[uuid.UUID] = frozenset(),
+        outcomes: list[Outcome] | None = None,
+        publish: bool = True,
+    ) -> list[Outcome]:
         """Apply ``batch`` in one unit of work, except the messages in ``skip`` (and a message
-        that comes twice); raise :class:`AppliedBefore` if the inbox knew some of them."""
-        outcomes = []
+        that comes twice); raise :class:`AppliedBefore` if the inbox knew some of them. The
+        outcomes go into ``outcomes`` as the handlers run (its length tells which one failed).
+        ``publish``: the consumer's publisher produces the rows after the commit (else the relay)."""
+        outcomes = [] if outcomes is None else outcomes
         seen = set(skip)
-        with UnitOfWork(self.service, publisher=self.publisher) as uow:
+        with UnitOfWork(self.service, publisher=self.publisher if publish else None) as uow:
             for item in batch:
                 if item.envelope.id in seen:
                     outcomes.append(Outcome.DUPLICATE)
@@ -254,9 +265,9 @@ class Consumer:
                 outcomes.append(self.handlers.handle(item.envelope, uow, topic=item.record.topic(), message=item.message))
         return outcomes
 
-    def _one_by_one(self, batch: list[Applicable], handled: list[KafkaRecord]) -> None:
-        for item in list(batch):
-            self.handle(item.record)
+    def _one_by_one(self, batch: list[Applicable], handled: list[KafkaRecord], *, failed_at: int) -> None:
+        for index, item in enumerate(list(batch)):
+            self.handle(item.record, failed_attempts=int(index == failed_at))
             handled.append(item.record)
         batch.clear()
 
@@ -288,8 +299,9 @@ class Consumer:
             # A partition taken away meanwhile: the records are applied; if they come again, the inbox drops them.
             log.warning("consumer %s: offsets not stored (%s); redeliveries will be skipped", self.service, exc)
 
-    def handle(self, record: KafkaRecord) -> Outcome:
-        """Apply one record on its own: retried, then dead-lettered."""
+    def handle(self, record: KafkaRecord, *, failed_attempts: int = 0) -> Outcome:
+        """Apply one record on its own: retried, then dead-lettered (``failed_attempts``: how
+        many attempts failed already)."""
         try:
             envelope = Envelope.from_bytes(record.value())
         except ContractError as exc:
@@ -303,12 +315,15 @@ class Consumer:
             item = Applicable(record, envelope, envelope.open(found[0]))
         except ContractError as exc:
             return self._dead_letter(record, envelope, str(exc), attempts=1)
-        attempt = 0
+        attempt = failed_attempts
+        if failed_attempts:
+            metrics.CONSUMER_RETRIES.labels(self.service).inc()
         while True:
             attempt += 1
             try:
                 with metrics.CONSUMER_SECONDS.labels(self.service).time():
-                    (outcome,) = self.apply([item])
+                    # Records go one by one only after a failure: the relay publishes what they send.
+                    (outcome,) = self.apply([item], publish=False)
                 return self._count(outcome, envelope.type)
             except AppliedBefore:
                 return self._count(Outcome.DUPLICATE, envelope.type)

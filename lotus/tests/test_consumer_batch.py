@@ -5,56 +5,25 @@ hand a known set of records to :meth:`Consumer.handle_batch` so the batch is det
 """
 
 import re
-import time
 import uuid
 
 import pytest
 from confluent_kafka import TopicPartition
-from django.db import connections, transaction
+from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from lotus.contracts import Envelope
 from lotus.contracts.diagnostics import Ping
-from lotus.messaging.consumer import Consumer, Outcome
-from lotus.messaging.kafka import make_consumer
+from lotus.messaging.consumer import Consumer
+from lotus.messaging.kafka import make_consumer, physical_topic
 from lotus.messaging.models import DeadLetter, InboxMessage, OutboxMessage
-from lotus.messaging.outbox import physical_topic, publish_envelope
-from lotus.messaging.registry import Context, Handlers
+from lotus.messaging.registry import Handlers, Outcome
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, deliver_envelope, wait_for
 from lotus.tests import support
-from lotus.tests.support import ECHO, echoes_of
-from lotus.tests.test_consumer import relay_once
+from lotus.tests.support import ECHO, TOPIC, echoes_of, fresh_consumer, ping, records_of, send_from_orders
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
-
-TOPIC = "diagnostics.commands"
-
-
-def ping(note: str, key: str) -> Envelope:
-    return Envelope.wrap(Ping(note=note), source="test", correlation_id=key)
-
-
-def send_from_orders(*envelopes: Envelope) -> None:
-    with transaction.atomic(using="orders"):
-        for envelope in envelopes:
-            publish_envelope(envelope, service="orders", topic=physical_topic(TOPIC))
-    relay_once("orders")
-
-
-def records_of(consumer: Consumer, key: str, count: int) -> list:
-    """The first ``count`` records with ``key`` on the consumer's topics, straight from Kafka."""
-    consumer.kafka.subscribe(consumer.topics())
-    found, deadline = [], time.monotonic() + 60
-    while len(found) < count:
-        assert time.monotonic() < deadline, f"only {len(found)} of {count} records arrived"
-        record = consumer.kafka.poll(0.5)
-        if record is not None and not record.error() and record.key() == key.encode():
-            found.append(record)
-    return found
-
-
-def fresh_consumer(service: str, **options) -> Consumer:
-    return Consumer(service, ECHO, kafka=make_consumer(f"test-batch-{uuid.uuid4().hex}"), **options)
 
 
 def inserts_into(table: str, queries: CaptureQueriesContext) -> int:
@@ -122,11 +91,11 @@ def test_a_batch_holding_a_message_applied_before_runs_again_without_it(kafka_na
 def test_a_failure_in_a_batch_rolls_it_back_and_the_records_are_applied_one_by_one(kafka_namespace):
     attempts = []
 
-    def echo_unless_marked(message: Ping, context: Context) -> None:
+    def echo_unless_marked(message: Ping, uow: UnitOfWork) -> None:
         if message.note == "fails in a batch":
-            attempts.append(context.message_id)
+            attempts.append(uow.cause.id)
             raise RuntimeError("cannot digest it")
-        support.echo(message, context)
+        support.echo(message, uow)
 
     key = str(uuid.uuid4())
     before, failing, after = ping("before", key), ping("fails in a batch", key), ping("after", key)
@@ -158,9 +127,9 @@ def test_offsets_of_applied_records_are_committed_when_the_consumer_stops(kafka_
     partitions = [TopicPartition(topic, p) for p in probe.list_topics(topic, timeout=10).topics[topic].partitions]
     ends = {tp.partition: probe.get_watermark_offsets(tp, timeout=10)[1] for tp in partitions}
 
-    # The echoes stay in the outbox (publishes=False): the topic must not grow while the test reads its ends.
+    # The echoes stay in the outbox (no publisher): the topic must not grow while the test reads its ends.
     with Worker(
-        lambda stop: Consumer("billing", ECHO, kafka=make_consumer(group), stop=stop, publishes=False)
+        lambda stop: Consumer("billing", ECHO, kafka=make_consumer(group), stop=stop, publisher=None)
     ) as consumer:
         wait_for(lambda: consumer.counts_total() >= sum(ends.values()), timeout=60, message="every record handled")
     assert all(echoes_of(envelope.id, alias="billing") == 1 for envelope in sent)

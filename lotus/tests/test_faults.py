@@ -15,23 +15,24 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
 from lotus import metrics
 from lotus.contracts import Envelope
 from lotus.contracts.diagnostics import Ping
-from lotus.db import deferred_inserts, insert
 from lotus.messaging.consumer import Consumer
-from lotus.messaging.direct import DirectPublisher
-from lotus.messaging.kafka import make_consumer
+from lotus.messaging.kafka import make_consumer, physical_topic
 from lotus.messaging.models import DeadLetter, OutboxMessage
-from lotus.messaging.outbox import physical_topic, publish_envelope
+from lotus.messaging.outbox import replay_parked
+from lotus.messaging.producer import Produced, Publisher
 from lotus.messaging.registry import Handlers
-from lotus.messaging.relay import Relay, replay_parked
+from lotus.messaging.relay import Relay
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, wait_for, worker_environment
-from lotus.tests.support import echo
-from lotus.tests.test_consumer_batch import TOPIC, ping, send_from_orders
+from lotus.tests import support
+from lotus.tests.support import TOPIC, echo, ping, send_from_orders
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
 
@@ -39,10 +40,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(alias: str, key: str, note: str = "x", *, topic: str | None = None, body: str | None = None) -> int:
-    envelope = ping(note, key)
-    with transaction.atomic(using=alias):
-        publish_envelope(envelope, service=alias, topic=topic or physical_topic(TOPIC))
-    row = OutboxMessage.objects.using(alias).filter(key=key).latest("id")
+    (row,) = support.write(alias, ping(note, key))
+    if topic is not None:
+        OutboxMessage.objects.using(alias).filter(pk=row.pk).update(topic=topic)
     if body is not None:
         OutboxMessage.objects.using(alias).filter(pk=row.pk).update(body=body)
     return row.pk
@@ -248,20 +248,17 @@ def database_now(alias: str):
 
 
 def test_claims_are_written_and_read_on_the_database_clock(kafka_namespace, monkeypatch):
-    from lotus.messaging import direct, relay
+    from lotus.messaging import outbox
 
-    monkeypatch.setattr(direct, "timezone", SkewedClock(hours=+1))
-    monkeypatch.setattr(relay, "timezone", SkewedClock(hours=-1))
-    key = str(uuid.uuid4())
-    publisher = DirectPublisher("billing", "billing")
-    row = OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic=physical_topic(TOPIC), key=key, body="{}")
+    monkeypatch.setattr(outbox, "timezone", SkewedClock(hours=+1))
+    silent = Publisher("consumer billing", defer_marks=True)
+    silent.produce = lambda rows, **_: Produced()  # keeps the row claimed, as a consumer that died would
     before = database_now("billing")
-    with transaction.atomic(using="billing"), deferred_inserts("billing") as written:  # as a consumer's batch
-        insert([row], using="billing")
-        publisher.claim(written)
-    stored = OutboxMessage.objects.using("billing").get(pk=row.pk).claimed_until
-    claim = timedelta(seconds=publisher.claim_seconds)
-    assert before + claim - timedelta(seconds=5) <= stored <= database_now("billing") + claim, stored
+    with UnitOfWork("billing", publisher=silent) as uow:  # as a consumer's batch
+        (envelope,) = uow.send(Ping(note="claimed"))
+    row = OutboxMessage.objects.using("billing").get(message_id=envelope.id)
+    claim = timedelta(seconds=settings.LOTUS_OUTBOX_CLAIM_SECONDS)
+    assert before + claim - timedelta(seconds=5) <= row.claimed_until <= database_now("billing") + claim, row
 
     # A relay whose host runs an hour late still sees the claim lapse on time.
     OutboxMessage.objects.using("billing").filter(pk=row.pk).update(

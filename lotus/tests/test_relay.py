@@ -6,17 +6,18 @@ import uuid
 from collections import defaultdict
 
 import pytest
-from django.db import transaction
 
 from lotus.contracts import Envelope
 from lotus.contracts.diagnostics import Ping
-from lotus.messaging.consumer import Consumer, Outcome
+from lotus.messaging.consumer import Consumer
 from lotus.messaging.kafka import make_consumer
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.outbox import physical_topic, publish
+from lotus.messaging.kafka import physical_topic
+from lotus.messaging.registry import Outcome
 from lotus.messaging.relay import Relay
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, wait_for, worker_environment
-from lotus.tests.support import ECHO, echoes_of
+from lotus.tests.support import ECHO, echoes_of, ping, send, write
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
 
@@ -25,9 +26,7 @@ PER_KEY = 20
 
 
 def publish_round(keys: list[str], sequence: int) -> None:
-    with transaction.atomic(using="billing"):
-        for key in keys:
-            publish(Ping(note=str(sequence)), service="billing", correlation_id=key)
+    write("billing", *(ping(str(sequence), key) for key in keys))
 
 
 def test_1000_messages_over_50_keys_arrive_in_key_order_while_two_relay_replicas_run(kafka_namespace):
@@ -68,8 +67,7 @@ def test_1000_messages_over_50_keys_arrive_in_key_order_while_two_relay_replicas
 
 
 def test_a_relay_killed_after_producing_but_before_marking_sent_causes_one_effect(kafka_namespace):
-    with transaction.atomic(using="delivery"):
-        envelope = publish(Ping(note="crash"), service="delivery", correlation_id=uuid.uuid4())
+    envelope = send("delivery", "crash", str(uuid.uuid4()))
 
     crashed = subprocess.run(
         [sys.executable, "-m", "lotus.tests.crash_worker", "relay", "delivery"],
@@ -90,8 +88,7 @@ def test_a_relay_killed_after_producing_but_before_marking_sent_causes_one_effec
             message="the re-publication",
         )
         # Same key, so same partition: once the marker is applied, both copies were handled.
-        with transaction.atomic(using="delivery"):
-            marker = publish(Ping(note="marker"), service="delivery", correlation_id=envelope.correlation_id)
+        marker = send("delivery", "marker", envelope.correlation_id)
         wait_for(lambda: echoes_of(marker.id, alias="orders"), timeout=60, message="the marker applied")
     assert echoes_of(envelope.id, alias="orders") == 1
     assert running.counts[Outcome.DUPLICATE] >= 1

@@ -1,5 +1,6 @@
-"""Integration: a consumer publishes its batch's outbox rows itself after the commit, and the
-relay publishes only what it could not, keeping each key's order (real Kafka and PostgreSQL)."""
+"""Integration: a unit of work that owns its transaction publishes its outbox rows itself right
+after the commit (a consumer's batch, a web request), and the relay publishes only what it
+could not, keeping each key's order (real Kafka and PostgreSQL)."""
 
 import time
 import uuid
@@ -8,27 +9,25 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from lotus.contracts import Envelope
+from lotus.contracts.orders import OrderPlaced
+from lotus.messaging import outbox, producer
+from lotus.messaging.consumer import Consumer
+from lotus.messaging.kafka import make_consumer, make_producer
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.outbox import NOTIFY_CHANNEL, physical_topic, publish_envelope
-from lotus.messaging.relay import Relay, Row, unclaimed
-from lotus.tests.test_consumer_batch import TOPIC, fresh_consumer, ping, records_of, send_from_orders
+from lotus.messaging.outbox import NOTIFY_CHANNEL, Row
+from lotus.messaging.producer import Produced, Publisher
+from lotus.messaging.registry import Handlers
+from lotus.messaging.relay import Relay, unclaimed
+from lotus.messaging.unit_of_work import UnitOfWork
+from lotus.testing import deliver_envelope
+from lotus.tests import support
+from lotus.tests.support import ECHO, fresh_consumer, ping, records_of, records_with, send_from_orders
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
-
-
-def records_with(consumer, *keys: str) -> list:
-    """The first record of each key, in the order of ``keys``, straight from Kafka."""
-    consumer.kafka.subscribe(consumer.topics())
-    found, deadline = {}, time.monotonic() + 60
-    while len(found) < len(keys):
-        assert time.monotonic() < deadline, f"only {len(found)} of {len(keys)} records arrived"
-        record = consumer.kafka.poll(0.5)
-        if record is not None and not record.error() and record.key().decode() in keys:
-            found.setdefault(record.key().decode(), record)
-    return [found[key] for key in keys]
 
 
 def echo_rows(key: str, *, alias: str) -> list[OutboxMessage]:
@@ -36,9 +35,7 @@ def echo_rows(key: str, *, alias: str) -> list[OutboxMessage]:
 
 
 def write(alias: str, key: str, note: str, *, claimed_for: float | None = None) -> OutboxMessage:
-    with transaction.atomic(using=alias):
-        publish_envelope(ping(note, key), service=alias, topic=physical_topic(TOPIC))
-    row = OutboxMessage.objects.using(alias).filter(key=key).latest("id")
+    (row,) = support.write(alias, ping(note, key))
     if claimed_for is not None:
         row.claimed_until = timezone.now() + timedelta(seconds=claimed_for)
         row.save(using=alias, update_fields=["claimed_until"])
@@ -56,8 +53,8 @@ def test_a_consumer_publishes_what_its_batch_wrote_and_the_next_batch_marks_it_s
     assert echo.claimed_until is not None
     assert echo.claimed_until > timezone.now()
     assert echo.sent_at is None, "acknowledged, marked sent by the next statement"
-    assert consumer.publisher.acknowledged == [echo.id]
-    (arrived,) = records_of(consumer, key, 1)  # no relay ran: the consumer produced it
+    assert Relay("stock").publish_once() == 0, "claimed: the relay leaves it alone"
+    (arrived,) = records_of(consumer, key, 1)  # no relay published: the consumer produced it
     assert Envelope.from_bytes(arrived.value()).payload["note"] == "echo:hello"
 
     consumer.handle_batch([second], [])
@@ -90,7 +87,6 @@ def test_the_relay_skips_claimed_rows_and_holds_back_the_rest_of_their_key(kafka
 
 
 def test_a_running_relay_sends_held_back_rows_soon_after_their_claimed_row_is_marked_sent(kafka_namespace):
-    from lotus.messaging.relay import mark_sent
     from lotus.testing import Worker, wait_for
 
     key = str(uuid.uuid4())
@@ -98,7 +94,7 @@ def test_a_running_relay_sends_held_back_rows_soon_after_their_claimed_row_is_ma
     behind = write("billing", key, "given back to the relay")
     with Worker(lambda stop: Relay("billing", stop=stop, poll_seconds=60.0), name="relay") as relay:
         wait_for(lambda: relay.held_back_for is not None, timeout=10, message="the relay holding `behind` back")
-        mark_sent("billing", [claimed.id])  # what its publisher does once the broker acknowledged it
+        outbox.mark_sent("billing", [claimed.id])  # what its publisher does once the broker acknowledged it
         # The relay's poll and the claim are a minute away: the marking's NOTIFY wakes it.
         wait_for(
             lambda: OutboxMessage.objects.using("billing").get(pk=behind.pk).sent_at is not None,
@@ -124,7 +120,6 @@ def test_a_key_with_unsent_rows_is_left_to_the_relay(kafka_namespace):
     (going,) = echo_rows(other, alias="delivery")
     assert going.claimed_until is not None
     assert consumer.publisher.published == 1
-    assert consumer.publisher.acknowledged == [going.id]
 
 
 def test_rows_of_a_consumer_that_died_before_publishing_go_out_when_the_claim_lapses(kafka_namespace, settings):
@@ -132,7 +127,7 @@ def test_rows_of_a_consumer_that_died_before_publishing_go_out_when_the_claim_la
     key = str(uuid.uuid4())
     send_from_orders(ping("orphan", key))
     consumer = fresh_consumer("notifications")
-    consumer.publisher.publish = lambda: None  # dies between its commit and the produce
+    consumer.publisher.produce = lambda rows, **_: Produced()  # dies between its commit and the produce
     consumer.handle_batch(records_of(consumer, key, 1), [])
     consumer.kafka.close()
     relay = Relay("notifications")
@@ -144,28 +139,24 @@ def test_rows_of_a_consumer_that_died_before_publishing_go_out_when_the_claim_la
     assert echo.sent_at is not None
 
 
-def test_a_rolled_back_batch_keeps_the_marks_it_was_carrying(kafka_namespace, monkeypatch):
-    key, poison = str(uuid.uuid4()), str(uuid.uuid4())
-    send_from_orders(ping("fine", key), ping("boom", poison))
-    consumer = fresh_consumer("billing", max_attempts=1, backoff_seconds=0.01)
-    fine, boom = records_with(consumer, key, poison)
+def test_a_rolled_back_batch_keeps_the_marks_it_was_carrying_for_the_next_one(kafka_namespace):
+    key, seen = str(uuid.uuid4()), str(uuid.uuid4())
+    applied_before = ping("applied before", seen)
+    send_from_orders(ping("fine", key), applied_before)
+    assert deliver_envelope(applied_before, to="billing", handlers=ECHO).value == "applied"
+    consumer = fresh_consumer("billing")
+    fine, again = records_with(consumer, key, seen)
     consumer.handle_batch([fine], [])
     (echo,) = echo_rows(key, alias="billing")
-    assert consumer.publisher.acknowledged == [echo.id]
+    assert echo.sent_at is None
 
-    claim = consumer.publisher.claim
-
-    def fail_after_the_mark(rows):
-        claim(rows)  # the UPDATE that marks `echo` sent runs in the batch transaction...
-        raise RuntimeError("...and the batch fails after it")
-
-    monkeypatch.setattr(consumer.publisher, "claim", fail_after_the_mark)
-    consumer.handle_batch([boom], [])
+    # The next batch's statement marks `echo` sent and finds `again` in the inbox: it rolls back,
+    # the mark with it, and the batch runs again without `again`, marking `echo` this time.
+    with CaptureQueriesContext(connections["billing"]) as queries:
+        consumer.handle_batch([again], [])
     consumer.kafka.close()
-    echo.refresh_from_db(using="billing")
-    assert echo.sent_at is None, "rolled back with the batch"
-    assert consumer.publisher.acknowledged == [echo.id], "so the mark is still owed"
-    consumer.publisher.mark_sent()
+    marks = [q["sql"] for q in queries.captured_queries if "SET sent_at" in q["sql"]]
+    assert len(marks) == 2, "marked, rolled back, marked again"
     echo.refresh_from_db(using="billing")
     assert echo.sent_at is not None
 
@@ -230,45 +221,45 @@ def test_only_unclaimed_rows_wake_the_relay():
 
 def test_unclaimed_keeps_each_keys_order():
     def row(number: int, key: str, *, claimed: bool = False) -> Row:
-        return Row(number, "t", key, "{}", str(uuid.uuid4()), "Ping", claimed)
+        return Row(number, "t", key, "{}", str(uuid.uuid4()), "Ping", 1.0 if claimed else None)
 
     rows = [row(1, "a"), row(2, "b", claimed=True), row(3, "a"), row(4, "b"), row(5, "c")]
     assert [found.id for found in unclaimed(rows)] == [1, 3, 5]
 
 
 def test_a_consumer_starts_even_when_its_producer_finds_no_broker(caplog):
-    from lotus.messaging.direct import DirectPublisher
-    from lotus.messaging.kafka import make_producer
-
-    publisher = DirectPublisher("billing", "billing", producer=make_producer(**{"bootstrap.servers": "127.0.0.1:1"}))
+    publisher = Publisher("consumer billing", client=make_producer(**{"bootstrap.servers": "127.0.0.1:1"}))
     publisher.connect(timeout=0.5)
     assert "no broker yet" in caplog.text
 
 
-def start_a_saga(key: str, note: str) -> None:
-    from lotus.contracts.diagnostics import Ping
-    from lotus.messaging.outbox import publish_all
+def start_a_saga(key: str) -> None:
+    """What a web request does: a unit of work of its own, with the process's publisher."""
+    with UnitOfWork("orders") as uow:
+        uow.send(OrderPlaced(order_id=key, customer_id=1, product_id=1, price=10))
 
-    with transaction.atomic(using="orders"):
-        publish_all([Ping(note=note)], service="orders", correlation_id=key, fresh_key=True)
+
+def records_of_orders(key: str) -> list:
+    reader = Consumer("billing", Handlers({OrderPlaced: support.echo}), kafka=make_consumer(f"test-{uuid.uuid4().hex}"))
+    return records_of(reader, key, 1)
 
 
 def test_a_request_with_a_fresh_key_publishes_its_rows_after_the_commit(kafka_namespace):
     key = str(uuid.uuid4())
-    start_a_saga(key, "placed")
+    start_a_saga(key)
 
     (row,) = echo_rows(key, alias="orders")
     assert row.claimed_until is not None
     assert row.sent_at is not None, "produced, acknowledged and marked by the request itself"
     assert Relay("orders").publish_once() == 0
-    (record,) = records_of(fresh_consumer("billing"), key, 1)
-    assert Envelope.from_bytes(record.value()).payload["note"] == "placed"
+    (record,) = records_of_orders(key)
+    assert Envelope.from_bytes(record.value()).payload["order_id"] == key
 
 
 def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace, settings):
     settings.LOTUS_WEB_PUBLISHES = False
     key = str(uuid.uuid4())
-    start_a_saga(key, "for the relay")
+    start_a_saga(key)
 
     (row,) = echo_rows(key, alias="orders")
     assert row.claimed_until is None
@@ -281,19 +272,16 @@ def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace, set
     before = relayed()
     assert Relay("orders").publish_once() == 1
     assert relayed() == before + 1
-    (record,) = records_of(fresh_consumer("billing"), key, 1)
-    assert Envelope.from_bytes(record.value()).payload["note"] == "for the relay"
+    (record,) = records_of_orders(key)
+    assert Envelope.from_bytes(record.value()).payload["order_id"] == key
     assert echo_rows(key, alias="orders")[0].sent_at is not None
 
 
 def test_a_request_whose_broker_is_away_leaves_its_rows_claimed_for_the_relay(kafka_namespace, settings, monkeypatch):
-    from lotus.messaging import direct
-    from lotus.messaging.kafka import make_producer
-
-    settings.LOTUS_WEB_PUBLISH_WAIT_SECONDS = 0.3
-    monkeypatch.setattr(direct, "_shared_producer", make_producer(**{"bootstrap.servers": "127.0.0.1:1"}))
+    away = Publisher("web", client=make_producer(**{"bootstrap.servers": "127.0.0.1:1"}), timeout=0.3)
+    monkeypatch.setattr(producer, "_web", away)
     key = str(uuid.uuid4())
-    start_a_saga(key, "no broker")  # does not raise: the order is placed all the same
+    start_a_saga(key)  # does not raise: the order is placed all the same
 
     (row,) = echo_rows(key, alias="orders")
     assert row.sent_at is None
