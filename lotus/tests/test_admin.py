@@ -3,12 +3,11 @@
 import uuid
 
 import pytest
-from django.db import transaction
 
 from lotus.contracts import Envelope
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.models import DeadLetter, InboxMessage
-from lotus.messaging.outbox import publish
+from lotus.messaging.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -24,20 +23,20 @@ def operator_client(client, django_user_model):
     "page", ["billingoutboxmessage", "ordersinboxmessage", "stockdeadletter", "profilesoutboxmessage"]
 )
 def test_each_services_messaging_pages_render(operator_client, page):
-    with transaction.atomic(using="billing"):
-        publish(Ping(note="shown"), service="billing", correlation_id="k")
+    with UnitOfWork("billing", publisher=None) as uow:
+        uow.send(Ping(note="shown"))
     response = operator_client.get(f"/admin/messaging/{page}/")
     assert response.status_code == 200
 
 
 def test_the_billing_outbox_page_lists_billing_rows_only(operator_client):
-    with transaction.atomic(using="billing"):
-        publish(Ping(note="billing row"), service="billing", correlation_id="billing-key")
-    with transaction.atomic(using="orders"):
-        publish(Ping(note="orders row"), service="orders", correlation_id="orders-key")
+    with UnitOfWork("billing", publisher=None) as uow:
+        (billing_row,) = uow.send(Ping(note="billing row"))
+    with UnitOfWork("orders", publisher=None) as uow:
+        (orders_row,) = uow.send(Ping(note="orders row"))
     page = operator_client.get("/admin/messaging/billingoutboxmessage/").content.decode()
-    assert "billing-key" in page
-    assert "orders-key" not in page
+    assert billing_row.correlation_id in page
+    assert orders_row.correlation_id not in page
 
 
 def test_the_replay_action_applies_a_dead_letter_once(operator_client):

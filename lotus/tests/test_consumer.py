@@ -7,15 +7,16 @@ import uuid
 import pytest
 from confluent_kafka import Producer
 from django.conf import settings
-from django.db import transaction
 
 from lotus.contracts import Envelope
 from lotus.contracts.diagnostics import Ping
-from lotus.messaging.consumer import Consumer, Outcome, replay
-from lotus.messaging.kafka import dead_letter_topic
+from lotus.messaging.consumer import Consumer
+from lotus.messaging.dead_letters import replay
+from lotus.messaging.kafka import dead_letter_topic, physical_topic
 from lotus.messaging.models import DeadLetter, InboxMessage, OutboxMessage
-from lotus.messaging.outbox import physical_topic, publish
+from lotus.messaging.registry import Outcome
 from lotus.messaging.relay import Relay
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, wait_for, worker_environment
 from lotus.tests import support
 from lotus.tests.support import ECHO, echoes_of
@@ -23,9 +24,13 @@ from lotus.tests.support import ECHO, echoes_of
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
 
 
-def send(service: str, note: str, key: str) -> Envelope:
-    with transaction.atomic(using=service if service != "profiles" else "default"):
-        return publish(Ping(note=note), service=service, correlation_id=key)
+def send(service: str, *notes: str, key: str) -> list[Envelope]:
+    """Pings from ``service``, in order, with the correlation id ``key`` (so one partition):
+    a Ping takes its correlation id from the message being handled, so they are sent while
+    handling one of that saga. The relay publishes them."""
+    cause = Envelope.wrap(Ping(note="cause"), source="test", correlation_id=key)
+    with UnitOfWork(service, publisher=None) as uow, uow.handling(cause):
+        return uow.send(*(Ping(note=note) for note in notes))
 
 
 def relay_once(service: str) -> None:
@@ -37,7 +42,7 @@ def relay_once(service: str) -> None:
 
 def test_a_consumer_killed_after_its_database_commit_but_before_its_offset_commit_applies_once(kafka_namespace):
     key = str(uuid.uuid4())
-    envelope = send("billing", "crash-consumer", key)
+    (envelope,) = send("billing", "crash-consumer", key=key)
     relay_once("billing")
 
     crashed = subprocess.run(
@@ -51,7 +56,7 @@ def test_a_consumer_killed_after_its_database_commit_but_before_its_offset_commi
     assert InboxMessage.objects.using("notifications").filter(message_id=envelope.id).exists()
     assert echoes_of(envelope.id, alias="notifications") == 1
 
-    marker = send("billing", "marker", key)
+    (marker,) = send("billing", "marker", key=key)
     relay_once("billing")
     with Worker(lambda stop: Consumer("notifications", ECHO, stop=stop), name="consumer") as consumer:
         wait_for(lambda: echoes_of(marker.id, alias="notifications"), timeout=60, message="the marker applied")
@@ -62,8 +67,7 @@ def test_a_consumer_killed_after_its_database_commit_but_before_its_offset_commi
 def test_a_poison_message_is_retried_then_dead_lettered_and_the_partition_moves_on(kafka_namespace, monkeypatch):
     monkeypatch.setattr(support, "state", {"poison_fixed": False, "attempts": 0})
     key = str(uuid.uuid4())
-    poison = send("orders", "poison-1", key)
-    after = send("orders", "after the poison", key)
+    poison, after = send("orders", "poison-1", "after the poison", key=key)
     relay_once("orders")
 
     with Worker(lambda stop: Consumer("delivery", ECHO, stop=stop, max_attempts=3, backoff_seconds=0.01)):
@@ -98,7 +102,7 @@ def test_malformed_and_unknown_records_are_dead_lettered_at_once_and_do_not_bloc
         value=Envelope(type="Ping", version=1, correlation_id=key, source="t", payload={"x": 1}).to_json(),
     )
     assert producer.flush(10) == 0
-    after = send("orders", "after the malformed ones", key)
+    (after,) = send("orders", "after the malformed ones", key=key)
     relay_once("orders")
 
     with Worker(lambda stop: Consumer("stock", ECHO, stop=stop, max_attempts=3, backoff_seconds=0.01)):
@@ -116,7 +120,7 @@ def test_messages_without_a_handler_in_this_service_are_skipped_not_dead_lettere
     from lotus.messaging.registry import Handlers
 
     key = str(uuid.uuid4())
-    envelope = send("billing", "nobody handles me here", key)
+    (envelope,) = send("billing", "nobody handles me here", key=key)
     relay_once("billing")
     nobody = Handlers({})
     worker = Worker(lambda stop: Consumer("profiles", nobody, stop=stop), name="consumer")

@@ -1,13 +1,19 @@
-"""Integration: insert_unless_present creates a row once, in one statement, on PostgreSQL."""
+"""Integration, on PostgreSQL: lotus.db's plain-SQL helpers read and write as the ORM would
+(insert_unless_present creates a row once, in one statement), and a unit of work writes
+everything it added and sent with one statement at its end, all or nothing."""
 
+import json
 import uuid
 
 import pytest
 from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from lotus.db import insert_unless_present
+from lotus.contracts import Envelope
+from lotus.contracts.diagnostics import Ping
+from lotus.db import insert, insert_unless_present
 from lotus.messaging.models import InboxMessage, OutboxMessage
+from lotus.messaging.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -43,7 +49,7 @@ def test_a_conflict_does_not_abort_the_surrounding_transaction():
 
 
 def test_insert_writes_many_rows_in_order_with_their_keys_in_few_statements():
-    from lotus.db import CHUNK, insert
+    from lotus.db import CHUNK
 
     rows = [
         OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="many", body=str(n))
@@ -149,23 +155,18 @@ def test_exists_and_unsupported_lookups():
         select(OutboxMessage, using="delivery", key__startswith="ex")
 
 
-def test_deferred_rows_of_several_models_go_in_with_one_statement_and_get_their_keys():
-    from lotus.db import deferred_inserts, insert
-
+def test_a_unit_of_work_writes_the_rows_added_to_it_with_one_statement_at_the_end_and_sets_their_keys():
     outbox = [
         OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="together", body=str(n))
         for n in range(3)
     ]
     received = [inbox(uuid.uuid4(), f"Type{n}") for n in range(2)]
-    with (
-        transaction.atomic(using="orders"),
-        CaptureQueriesContext(connections["orders"]) as queries,
-        deferred_inserts("orders"),
-    ):
-        insert(outbox[:2], using="orders")
-        insert(received, using="orders")
-        insert(outbox[2:], using="orders")
+    with CaptureQueriesContext(connections["orders"]) as queries, UnitOfWork("orders", publisher=None) as uow:
+        uow.add(*outbox[:2])
+        uow.add(*received)
+        uow.add(*outbox[2:])
         assert all(row.pk is None for row in outbox)
+        assert not OutboxMessage.objects.using("orders").filter(key="together").exists()
     assert len([q for q in queries.captured_queries if "INSERT" in q["sql"]]) == 1
     stored = OutboxMessage.objects.using("orders").filter(key="together").order_by("id")
     assert [(row.pk, row.body) for row in stored] == [(row.pk, row.body) for row in outbox]
@@ -176,20 +177,37 @@ def test_deferred_rows_of_several_models_go_in_with_one_statement_and_get_their_
     assert by_key == {row.pk: row.message_type for row in received}
 
 
-def test_a_failing_part_of_a_combined_insert_writes_none_of_the_rows():
-    from django.db import IntegrityError
+def test_a_unit_of_work_writes_its_messages_and_added_rows_with_one_statement_at_the_end_in_send_order():
+    received = inbox(uuid.uuid4(), "Added")
+    with CaptureQueriesContext(connections["orders"]) as queries, UnitOfWork("orders", publisher=None) as uow:
+        first = uow.send(Ping(note="first"), Ping(note="second"))
+        uow.add(received)
+        last = uow.send(Ping(note="third"))
+        inside = len(queries.captured_queries)
+    assert not any("INSERT" in q["sql"] for q in queries.captured_queries[:inside]), "nothing written before the end"
+    assert len([q for q in queries.captured_queries if "INSERT" in q["sql"]]) == 1
+    envelopes = first + last
+    stored = OutboxMessage.objects.using("orders").filter(message_id__in=[e.id for e in envelopes]).order_by("id")
+    assert [row.message_id for row in stored] == [envelope.id for envelope in envelopes]
+    assert [json.loads(row.body)["payload"]["note"] for row in stored] == ["first", "second", "third"]
+    assert InboxMessage.objects.using("orders").filter(pk=received.pk, message_type="Added").exists()
 
-    from lotus.db import deferred_inserts, insert
+
+def test_a_failing_part_of_a_unit_of_works_statement_writes_none_of_its_rows():
+    from django.db import IntegrityError
 
     taken = uuid.uuid4()
     insert([inbox(taken)], using="orders")
     row = OutboxMessage(message_id=uuid.uuid4(), message_type="Ping", topic="t", key="all-or-none", body="{}")
 
-    def write_both() -> None:
-        with transaction.atomic(using="orders"), deferred_inserts("orders"):
-            insert([row], using="orders")
-            insert([inbox(taken)], using="orders")  # the same message id again: a unique violation
+    def write_all() -> Envelope:
+        with UnitOfWork("orders", publisher=None) as uow:
+            (envelope,) = uow.send(Ping(note="not sent"))
+            uow.add(row)
+            uow.add(inbox(taken))  # the same message id again: a unique violation
+        return envelope
 
     with pytest.raises(IntegrityError):
-        write_both()
+        write_all()
     assert not OutboxMessage.objects.using("orders").filter(key="all-or-none").exists()
+    assert not OutboxMessage.objects.using("orders").filter(message_type="Ping", body__contains="not sent").exists()

@@ -3,16 +3,15 @@
 import uuid
 
 import pytest
-from django.db import transaction
 
 from lotus.bootstrap import handlers_for
 from lotus.contracts import Envelope
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.consumer import Consumer
-from lotus.messaging.kafka import make_consumer, make_producer
+from lotus.messaging.kafka import make_consumer, make_producer, physical_topic
 from lotus.messaging.models import InboxMessage, OutboxMessage
-from lotus.messaging.outbox import physical_topic, publish
 from lotus.messaging.relay import Relay
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, wait_for
 
 pytestmark = pytest.mark.integration
@@ -42,8 +41,8 @@ def test_a_record_produced_to_the_broker_comes_back_to_a_consumer(kafka_namespac
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
 def test_a_ping_travels_outbox_relay_kafka_consumer_inbox(kafka_namespace):
-    with transaction.atomic(using="billing"):
-        envelope = publish(Ping(note="round trip"), service="billing", correlation_id=uuid.uuid4())
+    with UnitOfWork("billing", publisher=None) as uow:  # the relay publishes it
+        (envelope,) = uow.send(Ping(note="round trip"))
 
     relay = Worker(lambda stop: Relay("billing", stop=stop), name="relay")
     consumer = Worker(lambda stop: Consumer("notifications", handlers_for("notifications"), stop=stop), name="consumer")

@@ -1,10 +1,9 @@
 """/metrics on the web process: HTTP series, outbox backlog and orders by state."""
 
 import pytest
-from django.db import transaction
 
 from lotus.contracts.diagnostics import Ping
-from lotus.messaging.outbox import publish
+from lotus.messaging.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -17,9 +16,9 @@ def value(text: str, series: str) -> float:
 
 
 def test_web_metrics_show_http_outbox_and_order_series(client):
-    with transaction.atomic(using="billing"):
+    with UnitOfWork("billing", publisher=None) as uow:
         for _ in range(3):
-            publish(Ping(), service="billing", correlation_id="k")
+            uow.send(Ping())
     client.get("/healthz")
     text = client.get("/metrics").content.decode()
     assert value(text, 'lotus_outbox_backlog{service="billing"}') == 3

@@ -8,13 +8,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.models import InboxMessage, OutboxMessage
-from lotus.messaging.outbox import publish
 from lotus.messaging.relay import Relay
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import wait_for, worker_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
@@ -35,8 +34,8 @@ def test_a_worker_process_finishes_and_exits_0_on_a_signal(kafka_namespace, comm
     process = start(command, "stock")
     try:
         if command == "relay":
-            with transaction.atomic(using="stock"):
-                envelope = publish(Ping(note="before the signal"), service="stock", correlation_id=uuid.uuid4())
+            with UnitOfWork("stock", publisher=None) as uow:
+                (envelope,) = uow.send(Ping(note="before the signal"))
             wait_for(
                 lambda: OutboxMessage.objects.using("stock").get(message_id=envelope.id).sent_at,
                 timeout=30,
@@ -64,10 +63,8 @@ def test_an_unknown_service_is_a_clear_command_error(kafka_namespace):
 def test_the_relay_prunes_sent_rows_and_inbox_records_older_than_their_retention(settings):
     settings.LOTUS_OUTBOX_RETENTION_HOURS = 1
     settings.LOTUS_INBOX_RETENTION_HOURS = 48
-    with transaction.atomic(using="billing"):
-        old = publish(Ping(note="old"), service="billing", correlation_id="k")
-        recent = publish(Ping(note="recent"), service="billing", correlation_id="k")
-        unsent = publish(Ping(note="unsent"), service="billing", correlation_id="k")
+    with UnitOfWork("billing", publisher=None) as uow:
+        old, recent, unsent = uow.send(Ping(note="old"), Ping(note="recent"), Ping(note="unsent"))
     rows = OutboxMessage.objects.using("billing")
     rows.filter(message_id=old.id).update(sent_at=timezone.now() - timedelta(hours=2))
     rows.filter(message_id=recent.id).update(sent_at=timezone.now() - timedelta(minutes=5))
@@ -75,6 +72,6 @@ def test_the_relay_prunes_sent_rows_and_inbox_records_older_than_their_retention
     forgotten, remembered = uuid.uuid4(), uuid.uuid4()
     inbox.create(message_id=forgotten, message_type="Ping", processed_at=timezone.now() - timedelta(hours=49))
     inbox.create(message_id=remembered, message_type="Ping", processed_at=timezone.now() - timedelta(hours=47))
-    assert Relay("billing", producer=object()).prune() == 2
+    assert Relay("billing").prune() == 2
     assert set(rows.values_list("message_id", flat=True)) == {recent.id, unsent.id}
     assert list(inbox.values_list("message_id", flat=True)) == [remembered]

@@ -2,11 +2,11 @@
 with the messages carried between them by hand instead of by the relay and Kafka.
 
 :meth:`SagaHarness.run` delivers each new outbox message (in commit order) to every service
-whose registry handles its type, through the same :func:`lotus.messaging.consumer.apply` a
-consumer uses, until nothing new is produced. ``hold`` keeps matching messages back so a
-test can cancel, or top up, in between and then :meth:`release` them: the races of a saga,
-replayed deterministically. The transport itself (relay, Kafka, consumers) is covered by the
-messaging tests and the end-to-end tests.
+whose registry handles its type, with the inbox and the handler in one unit of work as a
+consumer applies it (:func:`lotus.testing.deliver_envelope`), until nothing new is produced.
+``hold`` keeps matching messages back so a test can cancel, or top up, in between and then
+:meth:`release` them: the races of a saga, replayed deterministically. The transport itself
+(relay, Kafka, consumers) is covered by the messaging tests and the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from lotus.bootstrap import handlers_for
 from lotus.contracts import Envelope
-from lotus.messaging.consumer import apply
 from lotus.messaging.models import OutboxMessage
+from lotus.testing import deliver_envelope
 from lotus.topology import SERVICES, alias_for
 
 Hold = Callable[[Envelope], bool]
@@ -46,7 +46,7 @@ class SagaHarness:
     def deliver(self, envelope: Envelope) -> None:
         for service, handlers in self.handlers.items():
             if handlers.lookup(envelope.type) is not None:
-                apply(envelope, service=service, handlers=handlers)
+                deliver_envelope(envelope, to=service, handlers=handlers)
         self.delivered.append(envelope)
 
     def run(self, *, hold: Hold | None = None, limit: int = 1000) -> None:

@@ -21,10 +21,12 @@ from billing.services import account_deposit
 from lotus.contracts import Envelope
 from lotus.contracts.billing import ChargeOrder, RefundOrder
 from lotus.contracts.orders import OrderCancelled
-from lotus.messaging.consumer import Consumer, Outcome, replay
+from lotus.messaging.consumer import Consumer
+from lotus.messaging.dead_letters import replay
 from lotus.messaging.models import DeadLetter, InboxMessage
-from lotus.messaging.registry import Handlers
+from lotus.messaging.registry import Handlers, Outcome
 from lotus.messaging.relay import Relay
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, published, wait_for
 from orders import handlers as orders_handlers
 from orders.models import Order
@@ -44,10 +46,13 @@ def deadlines(settings):
 
 def paid_and_cancelled(saga: SagaHarness, *, hold) -> Order:
     """An order paid by billing, cancelled while it waits for stock; ``hold`` keeps messages back."""
-    account_deposit(customer_id=CUSTOMER, amount=Decimal("1000"))
-    order = order_place(customer_id=CUSTOMER, product_id=1)
+    with UnitOfWork("billing") as uow:
+        account_deposit(uow=uow, customer_id=CUSTOMER, amount=Decimal("1000"))
+    with UnitOfWork("orders") as uow:
+        order = order_place(uow=uow, customer_id=CUSTOMER, product_id=1)
     saga.run(hold=of_type("ReserveStock"))
-    order_cancel(order_id=order.id, customer_id=CUSTOMER)
+    with UnitOfWork("orders") as uow:
+        order_cancel(uow=uow, order_id=order.id, customer_id=CUSTOMER)
     saga.run(hold=lambda envelope: envelope.type == "ReserveStock" or hold(envelope))
     return Order.objects.get(id=order.id)
 
@@ -96,7 +101,7 @@ def test_a_lost_compensation_completes_after_the_escalation_asks_again(lost):
     assert_refunded_once(order)
 
 
-def refund_fails(message: RefundOrder, context) -> None:
+def refund_fails(message: RefundOrder, uow: UnitOfWork) -> None:
     raise RuntimeError("the payment provider rejects refunds today")
 
 
