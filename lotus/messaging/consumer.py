@@ -91,7 +91,7 @@ class Consumer:
         max_attempts: int | None = None,
         backoff_seconds: float | None = None,
         batch_size: int = 200,
-        publisher: Publisher | None | str = "default",
+        publisher: Publisher | str | None = "default",
     ) -> None:
         self.service = service
         self.alias = alias_for(service)
@@ -99,7 +99,9 @@ class Consumer:
         self.kafka = kafka or make_consumer(consumer_group(service))
         self.stop = stop or threading.Event()
         self.max_attempts = max_attempts or lotus_settings.CONSUMER["MAX_ATTEMPTS"]
-        self.backoff_seconds = lotus_settings.CONSUMER["BACKOFF_SECONDS"] if backoff_seconds is None else backoff_seconds
+        self.backoff_seconds = (
+            lotus_settings.CONSUMER["BACKOFF_SECONDS"] if backoff_seconds is None else backoff_seconds
+        )
         self.batch_size = batch_size
         self.counts = {outcome: 0 for outcome in Outcome}
         if publisher == "default":
@@ -262,7 +264,9 @@ class Consumer:
                     outcomes.append(Outcome.DUPLICATE)
                     continue
                 seen.add(item.envelope.id)
-                outcomes.append(self.handlers.handle(item.envelope, uow, topic=item.record.topic(), message=item.message))
+                outcomes.append(
+                    self.handlers.handle(item.envelope, uow, topic=item.record.topic(), message=item.message)
+                )
         return outcomes
 
     def _one_by_one(self, batch: list[Applicable], handled: list[KafkaRecord], *, failed_at: int) -> None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import Producer as KafkaProducer
-
 from prometheus_client import Counter
 
 from lotus import metrics
@@ -113,12 +112,16 @@ class Publisher:
             headers = [("type", row.message_type), ("id", row.message_id), ("correlation_id", row.key)]
             while True:
                 try:
-                    client.produce(row.topic, value=row.body, key=row.key, headers=headers, on_delivery=on_delivery(row.id))
+                    client.produce(
+                        row.topic, value=row.body, key=row.key, headers=headers, on_delivery=on_delivery(row.id)
+                    )
                     break
                 except BufferError:
                     client.poll(0.1)
                 except KafkaException as exc:
-                    produced.errors[row.id] = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+                    produced.errors[row.id] = (
+                        exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+                    )
                     refused_keys.add(row.key)
                     break
         remaining = client.flush(self.timeout if timeout is None else timeout)

@@ -54,7 +54,9 @@ class Handlers:
     def __len__(self) -> int:
         return len(self._routes)
 
-    def handle(self, envelope: Envelope, uow: UnitOfWork, *, topic: str = "", message: Message | None = None) -> Outcome:
+    def handle(
+        self, envelope: Envelope, uow: UnitOfWork, *, topic: str = "", message: Message | None = None
+    ) -> Outcome:
         """Run the handler of ``envelope`` in ``uow``, the envelope being handled (opened now
         unless ``message`` is given; :class:`~lotus.contracts.ContractError` if invalid).
         IGNORED when this service has no handler for it."""
@@ -67,4 +69,3 @@ class Handlers:
         with uow.handling(envelope, topic=topic):
             handler(message, uow)
         return Outcome.APPLIED
-

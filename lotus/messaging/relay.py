@@ -181,7 +181,6 @@ class Relay:
                         self.max_attempts, produced.errors[row.id],
                     )  # fmt: skip
 
-
     # -- hooks ------------------------------------------------------------------------------
     def fetch_batch(self) -> list[Row]:
         return outbox.fetch_unsent(self.alias, self.batch_size)

@@ -171,7 +171,9 @@ class UnitOfWork:
     def locked(self, model: type[M], **equal: object) -> M | None:
         return db.locked(model, using=self.alias, **equal)
 
-    def select(self, model: type[M], *, for_update: bool = False, order_by: tuple[str, ...] = (), **conditions) -> list[M]:
+    def select(
+        self, model: type[M], *, for_update: bool = False, order_by: tuple[str, ...] = (), **conditions
+    ) -> list[M]:
         return db.select(model, using=self.alias, for_update=for_update, order_by=order_by, **conditions)
 
     def exists(self, model: type[models.Model], **conditions: object) -> bool:

@@ -20,8 +20,8 @@ from lotus.messaging import outbox
 from lotus.messaging.consumer import Consumer
 from lotus.messaging.kafka import make_consumer, physical_topic
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.relay import Relay
 from lotus.messaging.registry import Handlers
+from lotus.messaging.relay import Relay
 from lotus.messaging.unit_of_work import UnitOfWork
 
 POISON = "poison"

@@ -9,35 +9,23 @@ from confluent_kafka import Producer
 from django.conf import settings
 
 from lotus.contracts import Envelope
-from lotus.contracts.diagnostics import Ping
 from lotus.messaging.consumer import Consumer
 from lotus.messaging.dead_letters import replay
 from lotus.messaging.kafka import dead_letter_topic, physical_topic
 from lotus.messaging.models import DeadLetter, InboxMessage, OutboxMessage
 from lotus.messaging.registry import Outcome
-from lotus.messaging.relay import Relay
-from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, wait_for, worker_environment
 from lotus.tests import support
-from lotus.tests.support import ECHO, echoes_of
+from lotus.tests.support import ECHO, echoes_of, ping, relay_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
 
 
 def send(service: str, *notes: str, key: str) -> list[Envelope]:
-    """Pings from ``service``, in order, with the correlation id ``key`` (so one partition):
-    a Ping takes its correlation id from the message being handled, so they are sent while
-    handling one of that saga. The relay publishes them."""
-    cause = Envelope.wrap(Ping(note="cause"), source="test", correlation_id=key)
-    with UnitOfWork(service, publisher=None) as uow, uow.handling(cause):
-        return uow.send(*(Ping(note=note) for note in notes))
-
-
-def relay_once(service: str) -> None:
-    """Publish everything in the service's outbox and return (no background relay)."""
-    relay = Relay(service)
-    while relay.publish_once():
-        pass
+    """Pings from ``service``, in order, with ``key`` (so one partition); the relay publishes them."""
+    envelopes = [ping(note, key) for note in notes]
+    support.write(service, *envelopes)
+    return envelopes
 
 
 def test_a_consumer_killed_after_its_database_commit_but_before_its_offset_commit_applies_once(kafka_namespace):

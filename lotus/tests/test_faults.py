@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections
 from django.utils import timezone
 
 from lotus import metrics
@@ -32,7 +32,7 @@ from lotus.messaging.relay import Relay
 from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, wait_for, worker_environment
 from lotus.tests import support
-from lotus.tests.support import TOPIC, echo, ping, send_from_orders
+from lotus.tests.support import echo, ping, send_from_orders
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
 

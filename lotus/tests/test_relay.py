@@ -8,14 +8,11 @@ from collections import defaultdict
 import pytest
 
 from lotus.contracts import Envelope
-from lotus.contracts.diagnostics import Ping
 from lotus.messaging.consumer import Consumer
-from lotus.messaging.kafka import make_consumer
+from lotus.messaging.kafka import make_consumer, physical_topic
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.kafka import physical_topic
 from lotus.messaging.registry import Outcome
 from lotus.messaging.relay import Relay
-from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import Worker, wait_for, worker_environment
 from lotus.tests.support import ECHO, echoes_of, ping, send, write
 
