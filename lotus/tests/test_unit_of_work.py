@@ -81,7 +81,9 @@ def test_rows_and_messages_are_written_with_one_statement_at_the_end_in_order():
     assert len(writes) == 1, writes
     assert all(table in writes[0] for table in ("deadletter", "outboxmessage", "inboxmessage"))
     assert notes("orders", "saga-1") == ["n0", "n1", "n2"]
-    assert [letter.pk for letter in letters] == list(DeadLetter.objects.using("orders").values_list("pk", flat=True))
+    assert [letter.pk for letter in letters] == list(
+        DeadLetter.objects.using("orders").order_by("pk").values_list("pk", flat=True)
+    )
     assert InboxMessage.objects.using("orders").filter(message_id=cause.id).exists()
 
 
