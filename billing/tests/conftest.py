@@ -1,10 +1,14 @@
 """Fixtures of the billing tests: the books that must balance, and services run in a unit of
 work of their own, as an API view runs them."""
 
+import uuid
+
 import pytest
 from django.db.models import Sum
 
+from billing.handlers import REGISTRY
 from billing.models import Account, LedgerEntry
+from lotus.contracts import Envelope
 from lotus.messaging.unit_of_work import UnitOfWork
 
 
@@ -29,6 +33,19 @@ def in_uow():
     def run(service, /, **arguments):
         with UnitOfWork("billing") as uow:
             return service(uow=uow, **arguments)
+
+    return run
+
+
+@pytest.fixture
+def in_one_batch():
+    """``in_one_batch(*messages)``: handle the messages in one unit of work, as the consumer
+    handles a batch: what one writes, the next must see."""
+
+    def run(*messages):
+        with UnitOfWork("billing", publisher=None) as uow:
+            for message in messages:
+                REGISTRY.handle(Envelope.wrap(message, source="test", correlation_id=str(uuid.uuid4())), uow)
 
     return run
 

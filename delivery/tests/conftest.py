@@ -1,12 +1,15 @@
 """Fixtures of the delivery tests: couriers, a slot, the bookings that must agree with the
 requests, and services run in a unit of work of their own, as an API view runs them."""
 
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from delivery.handlers import REGISTRY
 from delivery.models import Courier, DeliveryRequest, SlotBooking
+from lotus.contracts import Envelope
 from lotus.messaging.unit_of_work import UnitOfWork
 
 
@@ -83,6 +86,19 @@ def in_uow():
     def run(service, /, **arguments):
         with UnitOfWork("delivery") as uow:
             return service(uow=uow, **arguments)
+
+    return run
+
+
+@pytest.fixture
+def in_one_batch():
+    """``in_one_batch(*messages)``: handle the messages in one unit of work, as the consumer
+    handles a batch: what one writes, the next must see."""
+
+    def run(*messages):
+        with UnitOfWork("delivery", publisher=None) as uow:
+            for message in messages:
+                REGISTRY.handle(Envelope.wrap(message, source="test", correlation_id=str(uuid.uuid4())), uow)
 
     return run
 

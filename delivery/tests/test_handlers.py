@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -84,3 +85,26 @@ def test_release_before_reserve_wins_the_race_and_the_late_reserve_books_nothing
     assert request_of(order).status == "released"
     assert total_booked() == 0
     assert published("delivery") == [CourierReleased(order_id=order)]
+
+
+def test_a_release_and_the_late_reserve_of_its_order_in_one_batch_book_nothing(in_one_batch, request_of):
+    order = uuid.uuid4()
+    in_one_batch(ReleaseCourier(order_id=order), ReserveCourier(order_id=order, product_id=1))
+    assert request_of(order).status == "released"
+    assert total_booked() == 0
+    assert published("delivery") == [CourierReleased(order_id=order)]
+
+
+def test_reservations_in_one_batch_share_the_slot_rows_they_create(
+    two_couriers, tomorrow_at_ten, in_one_batch, assert_slots_consistent
+):
+    orders = [uuid.uuid4() for _ in range(4)]
+    in_one_batch(*(ReserveCourier(order_id=order, product_id=1, slot=tomorrow_at_ten) for order in orders))
+    ann, bob = two_couriers
+    assert [(m.courier_id, m.slot) for m in published("delivery", CourierReserved)] == [
+        (ann.id, tomorrow_at_ten),
+        (bob.id, tomorrow_at_ten),
+        (ann.id, tomorrow_at_ten),
+        (ann.id, tomorrow_at_ten + timedelta(hours=1)),
+    ]
+    assert_slots_consistent()

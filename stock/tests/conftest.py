@@ -1,10 +1,14 @@
 """Fixtures of the stock tests: the seed, the counters that must balance with the
 reservations, and services run in a unit of work of their own, as an API view runs them."""
 
+import uuid
+
 import pytest
 from django.db.models import Sum
 
+from lotus.contracts import Envelope
 from lotus.messaging.unit_of_work import UnitOfWork
+from stock.handlers import REGISTRY
 from stock.models import Reservation, StockItem
 from stock.seed import seed
 
@@ -61,6 +65,19 @@ def in_uow():
     def run(service, /, **arguments):
         with UnitOfWork("stock") as uow:
             return service(uow=uow, **arguments)
+
+    return run
+
+
+@pytest.fixture
+def in_one_batch():
+    """``in_one_batch(*messages)``: handle the messages in one unit of work, as the consumer
+    handles a batch: what one writes, the next must see."""
+
+    def run(*messages):
+        with UnitOfWork("stock", publisher=None) as uow:
+            for message in messages:
+                REGISTRY.handle(Envelope.wrap(message, source="test", correlation_id=str(uuid.uuid4())), uow)
 
     return run
 

@@ -87,3 +87,24 @@ def test_a_redelivered_reserve_after_its_release_does_not_reserve_again(assert_s
     assert Reservation.objects.get(order_id=order).status == "released"
     assert counters(1) == (1000, 0, 1000)
     assert_stock_balances()
+
+
+def test_a_release_and_the_late_reserve_of_its_order_in_one_batch_reserve_nothing(
+    in_one_batch, counters, status_of, assert_stock_balances
+):
+    order = uuid.uuid4()
+    in_one_batch(ReleaseStock(order_id=order), ReserveStock(order_id=order, product_id=1))
+    assert status_of(order) == "withdrawn"
+    assert counters(1) == (1000, 0, 1000)
+    assert published("stock") == [StockReleased(order_id=order, quantity=0)]
+    assert_stock_balances()
+
+
+def test_the_first_reservations_of_a_new_product_in_one_batch_share_its_item(in_one_batch, counters):
+    first, second = uuid.uuid4(), uuid.uuid4()
+    in_one_batch(ReserveStock(order_id=first, product_id=77), ReserveStock(order_id=second, product_id=77))
+    assert counters(77) == (0, 0, 0)
+    assert published("stock") == [
+        StockBackordered(order_id=first, product_id=77),
+        StockBackordered(order_id=second, product_id=77),
+    ]
