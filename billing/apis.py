@@ -34,7 +34,10 @@ class BalanceOutputSerializer(serializers.Serializer):
 
 
 class AddMoneyApi(APIView):
-    """Top up the balance; waiting orders are paid from it, oldest first."""
+    """Top up the balance; waiting orders are paid from it, oldest first.
+
+    :func:`idempotent` opens the unit of work, so the answer stored for an Idempotency-Key
+    commits with the deposit."""
 
     OutputSerializer = BalanceOutputSerializer
 
@@ -44,10 +47,10 @@ class AddMoneyApi(APIView):
         )
 
     @idempotent(service="billing")
-    def post(self, request):
+    def post(self, request, uow):
         amount = validated(self.InputSerializer, request)["money"]
         customer = customer_id(request)
-        _, settled = services.account_deposit(customer_id=customer, amount=amount)
+        _, settled = services.account_deposit(uow=uow, customer_id=customer, amount=amount)
         summary = selectors.account_summary(customer_id=customer)
         body = BalanceOutputSerializer(summary).data
         body["deposited"] = amount

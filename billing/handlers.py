@@ -5,24 +5,20 @@ from lotus.contracts.billing import ChargeOrder, RefundOrder
 from lotus.contracts.diagnostics import Ping
 from lotus.contracts.profiles import UserRegistered
 from lotus.messaging.diagnostics import record_ping
-from lotus.messaging.registry import Context, Handlers
+from lotus.messaging.registry import Handlers
+from lotus.messaging.unit_of_work import UnitOfWork
 
 
-def handle_charge_order(message: ChargeOrder, context: Context) -> None:
-    services.charge_order(
-        order_id=message.order_id,
-        customer_id=message.customer_id,
-        amount=message.amount,
-        causation_id=context.message_id,
-    )
+def handle_charge_order(message: ChargeOrder, uow: UnitOfWork) -> None:
+    services.charge_order(uow=uow, order_id=message.order_id, customer_id=message.customer_id, amount=message.amount)
 
 
-def handle_refund_order(message: RefundOrder, context: Context) -> None:
-    services.charge_refund(order_id=message.order_id, customer_id=message.customer_id, causation_id=context.message_id)
+def handle_refund_order(message: RefundOrder, uow: UnitOfWork) -> None:
+    services.charge_refund(uow=uow, order_id=message.order_id, customer_id=message.customer_id)
 
 
-def handle_user_registered(message: UserRegistered, context: Context) -> None:
-    services.account_get_or_create(customer_id=message.customer_id)
+def handle_user_registered(message: UserRegistered, uow: UnitOfWork) -> None:
+    services.account_get_or_create(uow=uow, customer_id=message.customer_id)
 
 
 REGISTRY = Handlers(

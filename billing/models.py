@@ -1,15 +1,14 @@
 """Accounts, their ledger, and the charges of orders.
 
-An account's ledger always sums to its balance: every change of the balance is one
-:class:`LedgerEntry` written in the same transaction, through :meth:`Account.post`.
+An account's ledger always sums to its balance: every change of the balance goes through
+:meth:`Account.post`, which returns the :class:`LedgerEntry` that the service writes in the
+same transaction.
 """
 
 from decimal import Decimal
 
 from django.db import models
 from django.utils import timezone
-
-from lotus.db import insert
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -29,11 +28,10 @@ class Account(models.Model):
         return self.balance >= amount
 
     def post(self, kind: str, amount: Decimal, order_id=None) -> "LedgerEntry":
-        """Change the balance by ``amount`` (signed) and record it; the caller saves the account."""
+        """Change the balance by ``amount`` (signed) and return the entry that records it; the
+        caller saves both, in one transaction."""
         self.balance += amount
-        entry = LedgerEntry(account=self, kind=kind, amount=amount, order_id=order_id)
-        insert([entry], using=self._state.db)  # in a consumer's batch, written when the batch ends
-        return entry
+        return LedgerEntry(account=self, kind=kind, amount=amount, order_id=order_id)
 
 
 class LedgerEntry(models.Model):

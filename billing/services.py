@@ -11,6 +11,9 @@ when they fit and it does not. It stays in the queue and is still paid, oldest f
 balance covers it, unless a compensation drops it first. So one order that is stuck (its
 cancellation's refund dead-lettered, or a charge too large to ever be paid) cannot stall every
 later order of its customer.
+
+Every service takes the caller's :class:`~lotus.messaging.unit_of_work.UnitOfWork`: the API
+view or the consumer owns the transaction, and what a service sends goes out with its writes.
 """
 
 from __future__ import annotations
@@ -24,135 +27,126 @@ from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Account, Charge, LedgerEntry
-from lotus.contracts import Message
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
-from lotus.db import insert_unless_present, locked, select, update, waited_longer_than
-from lotus.messaging.outbox import publish
-from lotus.messaging.registry import unit_of_work
-from lotus.topology import alias_for
+from lotus.messaging.unit_of_work import UnitOfWork
 
-ALIAS = alias_for("billing")
 log = logging.getLogger(__name__)
 
 
-def account_get_or_create(*, customer_id: int) -> Account:
-    account, _ = Account.objects.get_or_create(customer_id=customer_id)
+def account_get_or_create(*, uow: UnitOfWork, customer_id: int) -> Account:
+    account = Account(customer_id=customer_id)
+    if not uow.insert_unless_present(account, unique_fields=("customer_id",)):
+        account = uow.get(Account, customer_id=customer_id)
     return account
 
 
-def account_deposit(*, customer_id: int, amount: Decimal) -> tuple[Account, list[Charge]]:
+def account_deposit(*, uow: UnitOfWork, customer_id: int, amount: Decimal) -> tuple[Account, list[Charge]]:
     """Add money, then settle the customer's waiting charges oldest first while it suffices.
 
-    Returns the account and the charges this deposit paid.
+    Returns the account and the charges this deposit paid. The ledger entries are written at
+    once: the top-up answers with the ledger, read in the same transaction.
     """
     if amount <= 0:
         raise ValueError("a deposit must be positive")
-    with unit_of_work("billing"):
-        account = _locked_account(customer_id)
-        account.post(LedgerEntry.Kind.DEPOSIT, amount)
-        settled = []
-        no_longer_holds = _no_longer_holds()
-        for charge in account.charges.select_for_update().filter(status=Charge.Status.WAITING).order_by("id"):
-            if account.can_pay(charge.amount):
-                _pay(account, charge)
-                settled.append(charge)
-            elif not no_longer_holds(charge):
-                break  # oldest first: a later, smaller charge does not jump a charge that still holds
-        account.save(update_fields=["balance"])
-        return account, settled
+    account = _locked_account(uow, customer_id)
+    entries = [account.post(LedgerEntry.Kind.DEPOSIT, amount)]
+    settled = []
+    no_longer_holds = _no_longer_holds(uow)
+    waiting = uow.select(Charge, for_update=True, order_by=("id",), account_id=account.pk, status=Charge.Status.WAITING)
+    for charge in waiting:
+        if account.can_pay(charge.amount):
+            entries.append(_pay(uow, account, charge))
+            settled.append(charge)
+        elif not no_longer_holds(charge):
+            break  # oldest first: a later, smaller charge does not jump a charge that still holds
+    uow.update(account, ["balance"])
+    uow.insert(*entries)
+    return account, settled
 
 
-def charge_order(
-    *, order_id: uuid.UUID, customer_id: int, amount: Decimal, causation_id: uuid.UUID | None = None
-) -> Charge:
+def charge_order(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int, amount: Decimal) -> Charge:
     """Charge the order once: paid now, or waiting for a top-up (the customer is told the shortfall).
 
     Idempotent per order: a charge that exists (even one dropped by an earlier cancel) is returned as is.
     """
-    with unit_of_work("billing"):
-        account = _locked_account(customer_id)
-        waiting = select(Charge, using=ALIAS, account_id=account.pk, status=Charge.Status.WAITING)
-        no_longer_holds = _no_longer_holds()
-        pays_now = account.can_pay(amount) and all(no_longer_holds(charge) for charge in waiting)
-        charge = Charge(
-            order_id=order_id,
-            account=account,
-            amount=amount,
-            status=Charge.Status.PAID if pays_now else Charge.Status.WAITING,
+    account = _locked_account(uow, customer_id)
+    waiting = uow.select(Charge, account_id=account.pk, status=Charge.Status.WAITING)
+    no_longer_holds = _no_longer_holds(uow)
+    pays_now = account.can_pay(amount) and all(no_longer_holds(charge) for charge in waiting)
+    charge = Charge(
+        order_id=order_id,
+        account=account,
+        amount=amount,
+        status=Charge.Status.PAID if pays_now else Charge.Status.WAITING,
+    )
+    if not uow.insert_unless_present(charge, unique_fields=("order_id",)):
+        existing = uow.get(Charge, order_id=order_id)
+        log.info("order %s is already charged (%s): ignored", order_id, existing.status)
+        return existing
+    if pays_now:
+        uow.add(account.post(LedgerEntry.Kind.CHARGE, -amount, order_id))
+        uow.update(account, ["balance"])
+        uow.send(PaymentTaken(order_id=order_id, customer_id=customer_id, amount=amount))
+    else:
+        shortfall = max(
+            amount + sum((charge.amount for charge in waiting), Decimal("0")) - account.balance, Decimal("0.01")
         )
-        if not insert_unless_present(charge, unique_fields=("order_id",), using=ALIAS):
-            existing = Charge.objects.get(order_id=order_id)
-            log.info("order %s is already charged (%s): ignored", order_id, existing.status)
-            return existing
-        if pays_now:
-            account.post(LedgerEntry.Kind.CHARGE, -amount, order_id)
-            update(account, ["balance"], using=ALIAS)
-            _publish(PaymentTaken(order_id=order_id, customer_id=customer_id, amount=amount), order_id, causation_id)
-        else:
-            shortfall = max(
-                amount + sum((charge.amount for charge in waiting), Decimal("0")) - account.balance, Decimal("0.01")
-            )
-            _publish(
-                PaymentFailed(order_id=order_id, customer_id=customer_id, amount=amount, shortfall=shortfall),
-                order_id,
-                causation_id,
-            )
-        return charge
+        uow.send(PaymentFailed(order_id=order_id, customer_id=customer_id, amount=amount, shortfall=shortfall))
+    return charge
 
 
-def charge_refund(*, order_id: uuid.UUID, customer_id: int, causation_id: uuid.UUID | None = None) -> Charge:
+def charge_refund(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int) -> Charge:
     """Compensate the order's charge: refund it if paid, drop it if waiting, or, if the charge
     has not arrived yet, leave a dropped charge so that it never will be taken.
 
     Idempotent and answering: a charge already refunded or dropped moves no money, and the
-    confirmation is published again (a saga that asks again lost the first one; orders ignores
+    confirmation is sent again (a saga that asks again lost the first one; orders ignores
     a confirmation it no longer waits for)."""
-    with unit_of_work("billing"):
-        account = _locked_account(customer_id)
-        charge = Charge.objects.select_for_update().filter(order_id=order_id).first()
-        refunded = Decimal("0")
-        if charge is None:
-            charge = Charge.objects.create(order_id=order_id, account=account, amount=0, status=Charge.Status.DROPPED)
-        elif charge.status == Charge.Status.PAID:
-            account.post(LedgerEntry.Kind.REFUND, charge.amount, order_id)
-            account.save(update_fields=["balance"])
-            refunded = charge.amount
-            _set_status(charge, Charge.Status.REFUNDED)
-        elif charge.status == Charge.Status.WAITING:
-            _set_status(charge, Charge.Status.DROPPED)
-        else:
-            log.info("order %s is already %s: confirmed again", order_id, charge.status)
-            refunded = charge.amount if charge.status == Charge.Status.REFUNDED else Decimal("0")
-        _publish(PaymentRefunded(order_id=order_id, customer_id=customer_id, amount=refunded), order_id, causation_id)
-        return charge
+    account = _locked_account(uow, customer_id)
+    charge = uow.locked(Charge, order_id=order_id)
+    refunded = Decimal("0")
+    if charge is None:
+        # Written now: a charge of the order later in the same batch must find it.
+        charge = Charge(order_id=order_id, account=account, amount=0, status=Charge.Status.DROPPED)
+        uow.insert(charge)
+    elif charge.status == Charge.Status.PAID:
+        uow.add(account.post(LedgerEntry.Kind.REFUND, charge.amount, order_id))
+        uow.update(account, ["balance"])
+        refunded = charge.amount
+        _set_status(uow, charge, Charge.Status.REFUNDED)
+    elif charge.status == Charge.Status.WAITING:
+        _set_status(uow, charge, Charge.Status.DROPPED)
+    else:
+        log.info("order %s is already %s: confirmed again", order_id, charge.status)
+        refunded = charge.amount if charge.status == Charge.Status.REFUNDED else Decimal("0")
+    uow.send(PaymentRefunded(order_id=order_id, customer_id=customer_id, amount=refunded))
+    return charge
 
 
-def _no_longer_holds() -> Callable[[Charge], bool]:
+def _no_longer_holds(uow: UnitOfWork) -> Callable[[Charge], bool]:
     """Whether a waiting charge has waited past the hold time, so that later ones may pass it."""
-    waited = waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS, using=ALIAS)
+    waited = uow.waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS)
     return lambda charge: waited(charge.created_at)
 
 
-def _pay(account: Account, charge: Charge, causation_id: uuid.UUID | None = None) -> None:
-    account.post(LedgerEntry.Kind.CHARGE, -charge.amount, charge.order_id)
-    _set_status(charge, Charge.Status.PAID)
-    event = PaymentTaken(order_id=charge.order_id, customer_id=account.customer_id, amount=charge.amount)
-    _publish(event, charge.order_id, causation_id)
+def _pay(uow: UnitOfWork, account: Account, charge: Charge) -> LedgerEntry:
+    """Pay a waiting charge from the locked account; the caller saves the account and the entry returned."""
+    entry = account.post(LedgerEntry.Kind.CHARGE, -charge.amount, charge.order_id)
+    _set_status(uow, charge, Charge.Status.PAID)
+    uow.send(PaymentTaken(order_id=charge.order_id, customer_id=account.customer_id, amount=charge.amount))
+    return entry
 
 
-def _set_status(charge: Charge, status: str) -> None:
+def _set_status(uow: UnitOfWork, charge: Charge, status: str) -> None:
     charge.status = status
     charge.updated_at = timezone.now()
-    charge.save(update_fields=["status", "updated_at"])
+    uow.update(charge, ["status", "updated_at"])
 
 
-def _locked_account(customer_id: int) -> Account:
-    account = locked(Account, using=ALIAS, customer_id=customer_id)
+def _locked_account(uow: UnitOfWork, customer_id: int) -> Account:
+    account = uow.locked(Account, customer_id=customer_id)
     if account is None:
-        Account.objects.bulk_create([Account(customer_id=customer_id)], ignore_conflicts=True)
-        account = Account.objects.select_for_update().get(customer_id=customer_id)
+        # ON CONFLICT DO NOTHING: two first writes for a new customer must not collide.
+        uow.insert_unless_present(Account(customer_id=customer_id), unique_fields=("customer_id",))
+        account = uow.locked(Account, customer_id=customer_id)
     return account
-
-
-def _publish(message: Message, order_id: uuid.UUID, causation_id: uuid.UUID | None) -> None:
-    publish(message, service="billing", correlation_id=order_id, causation_id=causation_id)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from delivery import selectors, services
 from lotus.api import validated
 from lotus.auth import IsOperator
+from lotus.messaging.unit_of_work import UnitOfWork
 
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(2999, 12, 31)
@@ -31,7 +32,8 @@ class AcceptDeliveryApi(APIView):
 
     def put(self, request):
         data = validated(self.InputSerializer, request)
-        delivery = services.delivery_accept(order_id=data["idOrder"])
+        with UnitOfWork("delivery") as uow:
+            delivery = services.delivery_accept(uow=uow, order_id=data["idOrder"])
         return Response(self.OutputSerializer(delivery).data)
 
     def post(self, request):

@@ -4,21 +4,18 @@ from delivery import services
 from lotus.contracts.delivery import ReleaseCourier, ReserveCourier
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.diagnostics import record_ping
-from lotus.messaging.registry import Context, Handlers
+from lotus.messaging.registry import Handlers
+from lotus.messaging.unit_of_work import UnitOfWork
 
 
-def handle_reserve_courier(message: ReserveCourier, context: Context) -> None:
+def handle_reserve_courier(message: ReserveCourier, uow: UnitOfWork) -> None:
     services.courier_reserve(
-        order_id=message.order_id,
-        product_id=message.product_id,
-        slot=message.slot,
-        manual=message.manual,
-        causation_id=context.message_id,
+        uow=uow, order_id=message.order_id, product_id=message.product_id, slot=message.slot, manual=message.manual
     )
 
 
-def handle_release_courier(message: ReleaseCourier, context: Context) -> None:
-    services.courier_release(order_id=message.order_id, causation_id=context.message_id)
+def handle_release_courier(message: ReleaseCourier, uow: UnitOfWork) -> None:
+    services.courier_release(uow=uow, order_id=message.order_id)
 
 
 REGISTRY = Handlers(

@@ -1,14 +1,13 @@
 """Seed data of delivery: the couriers."""
 
-from django.db import transaction
-
 from delivery.models import Courier
+from lotus.messaging.unit_of_work import UnitOfWork
 
 COURIERS = ("Anna", "Boris", "Chen", "Dana")
 
 
 def seed() -> str:
-    with transaction.atomic(using="delivery"):
+    with UnitOfWork("delivery", publisher=None) as uow:  # it sends nothing
         for name in COURIERS:
-            Courier.objects.get_or_create(name=name)
+            uow.insert_unless_present(Courier(name=name), unique_fields=("name",))
     return f"{len(COURIERS)} couriers"

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from lotus.api import validated
 from lotus.auth import IsOperator
+from lotus.messaging.unit_of_work import UnitOfWork
 from stock import selectors, services
 
 MAX_RECEIVED_AT_ONCE = 100_000
@@ -40,7 +41,8 @@ class AddStockApi(APIView):
 
     def post(self, request):
         data = validated(self.InputSerializer, request)
-        item, served = services.stock_receive(product_id=data["idSubscription"], count=data["count"])
+        with UnitOfWork("stock") as uow:
+            item, served = services.stock_receive(uow=uow, product_id=data["idSubscription"], count=data["count"])
         return Response(self.OutputSerializer({"item": item, "served": served}).data)
 
 

@@ -1,7 +1,6 @@
 """Seed data of stock: the initial quantities (SPEC.md), only where a product has no row yet."""
 
-from django.db import transaction
-
+from lotus.messaging.unit_of_work import UnitOfWork
 from stock.models import StockItem
 
 INITIAL_STOCK = {1: 1000, 2: 0, 3: 0}
@@ -9,10 +8,8 @@ INITIAL_STOCK = {1: 1000, 2: 0, 3: 0}
 
 def seed() -> str:
     created = 0
-    with transaction.atomic(using="stock"):
+    with UnitOfWork("stock", publisher=None) as uow:  # it sends nothing
         for product_id, quantity in INITIAL_STOCK.items():
-            _, was_created = StockItem.objects.get_or_create(
-                product_id=product_id, defaults={"on_hand": quantity, "received": quantity}
-            )
-            created += was_created
+            item = StockItem(product_id=product_id, on_hand=quantity, received=quantity)
+            created += uow.insert_unless_present(item, unique_fields=("product_id",))
     return f"{created} stock rows created, {len(INITIAL_STOCK) - created} kept"

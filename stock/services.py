@@ -12,6 +12,9 @@ before it when they fit and it does not. It stays in the queue and is still serv
 first, once the goods cover it, unless a release withdraws it first. So one order that is stuck
 (its cancellation's release dead-lettered, or a quantity that never arrives) cannot stall
 every later order of its product.
+
+Every service takes the caller's :class:`~lotus.messaging.unit_of_work.UnitOfWork`: the API
+view or the consumer owns the transaction, and what a service sends goes out with its writes.
 """
 
 from __future__ import annotations
@@ -21,119 +24,109 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
-from lotus.db import database_now, exists, insert_unless_present, locked, update, waited_longer_than
+from lotus.db import database_now
 from lotus.errors import LotusError, NotFound
-from lotus.messaging.outbox import publish
-from lotus.messaging.registry import unit_of_work
-from lotus.topology import alias_for
+from lotus.messaging.unit_of_work import UnitOfWork
 from stock.models import Reservation, StockItem
 
-ALIAS = alias_for("stock")
-SERVICE = "stock"
 
-
-def stock_reserve(
-    *, order_id: uuid.UUID, product_id: int, quantity: int = 1, causation_id: uuid.UUID | None = None
-) -> Reservation:
+def stock_reserve(*, uow: UnitOfWork, order_id: uuid.UUID, product_id: int, quantity: int = 1) -> Reservation:
     """Reserve ``quantity`` of the product for the order, or queue the order until goods arrive.
 
     Idempotent per order: an order that already has a reservation (even a tombstone left by an
-    earlier release) gets that one back and nothing is published.
+    earlier release) gets that one back and nothing is sent.
     """
     if quantity <= 0:
         raise LotusError(f"quantity must be positive, not {quantity}.")
-    with unit_of_work("stock"):
-        item = _locked_item(product_id, create=True)
-        queue_ahead = exists(
-            Reservation, using=ALIAS, product_id=product_id, status=Reservation.Status.WAITING
-        ) and _a_waiting_one_holds(product_id)
-        served_now = not queue_ahead and item.can_reserve(quantity)
-        status = Reservation.Status.RESERVED if served_now else Reservation.Status.WAITING
-        reservation = Reservation(order_id=order_id, product_id=product_id, quantity=quantity, status=status)
-        if not insert_unless_present(reservation, unique_fields=("order_id",), using=ALIAS):
-            return Reservation.objects.get(order_id=order_id)
-        if served_now:
-            item.reserve(quantity)
-            update(item, ["on_hand", "reserved"], using=ALIAS)
-            _publish(StockReserved(order_id=order_id, product_id=product_id, quantity=quantity), causation_id)
-        else:
-            _publish(StockBackordered(order_id=order_id, product_id=product_id), causation_id)
-        return reservation
+    item = _locked_item(uow, product_id, create=True)
+    queue_ahead = uow.exists(
+        Reservation, product_id=product_id, status=Reservation.Status.WAITING
+    ) and _a_waiting_one_holds(uow, product_id)
+    served_now = not queue_ahead and item.can_reserve(quantity)
+    status = Reservation.Status.RESERVED if served_now else Reservation.Status.WAITING
+    reservation = Reservation(order_id=order_id, product_id=product_id, quantity=quantity, status=status)
+    if not uow.insert_unless_present(reservation, unique_fields=("order_id",)):
+        return uow.get(Reservation, order_id=order_id)
+    if served_now:
+        item.reserve(quantity)
+        uow.update(item, ["on_hand", "reserved"])
+        uow.send(StockReserved(order_id=order_id, product_id=product_id, quantity=quantity))
+    else:
+        uow.send(StockBackordered(order_id=order_id, product_id=product_id))
+    return reservation
 
 
-def stock_receive(*, product_id: int, count: int) -> tuple[StockItem, list[uuid.UUID]]:
+def stock_receive(*, uow: UnitOfWork, product_id: int, count: int) -> tuple[StockItem, list[uuid.UUID]]:
     """The warehouse received ``count`` goods: put them on hand and serve the waiting queue.
 
     Returns the item and the ids of the orders whose waiting reservations were served.
     """
     if count <= 0:
         raise LotusError(f"count must be positive, not {count}.")
-    with unit_of_work("stock"):
-        item = _locked_item(product_id, create=False)
-        if item is None:
-            raise NotFound(f"Unknown product: idSubscription {product_id} has no stock.")
-        item.receive(count)
-        served = _serve_queue(item, causation_id=None)
-        update(item, ["on_hand", "reserved", "received"], using=ALIAS)
-        return item, served
+    item = _locked_item(uow, product_id, create=False)
+    if item is None:
+        raise NotFound(f"Unknown product: idSubscription {product_id} has no stock.")
+    item.receive(count)
+    served = _serve_queue(uow, item)
+    uow.update(item, ["on_hand", "reserved", "received"])
+    return item, served
 
 
-def stock_release(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Reservation:
+def stock_release(*, uow: UnitOfWork, order_id: uuid.UUID) -> Reservation:
     """Undo the order's reservation: goods go back on hand (and serve the queue), a waiting
     order leaves the queue, and an order not seen yet gets a tombstone.
 
     Idempotent and answering: a reservation already released or withdrawn changes no counter,
-    and the confirmation is published again (a saga that asks again lost the first one)."""
-    with unit_of_work("stock"):
-        known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
-        if known is None:
-            tombstone = _create_tombstone(order_id)
-            if tombstone is not None:
-                _publish(StockReleased(order_id=order_id, quantity=0), causation_id)
-                return tombstone
-            known = Reservation.objects.filter(order_id=order_id).values("product_id", "status").first()
-        if known["product_id"] is None:
-            _publish(StockReleased(order_id=order_id, quantity=0), causation_id)
-            return Reservation.objects.get(order_id=order_id)
+    and the confirmation is sent again (a saga that asks again lost the first one)."""
+    known = uow.get(Reservation, order_id=order_id)
+    if known is None:
+        # A withdrawn, empty reservation: the order's ReserveStock, if it comes, must do nothing.
+        tombstone = Reservation(order_id=order_id, product_id=None, quantity=0, status=Reservation.Status.WITHDRAWN)
+        if uow.insert_unless_present(tombstone, unique_fields=("order_id",)):
+            uow.send(StockReleased(order_id=order_id, quantity=0))
+            return tombstone
+        known = uow.get(Reservation, order_id=order_id)  # its reservation came in meanwhile
+    if known.product_id is None:
+        uow.send(StockReleased(order_id=order_id, quantity=0))
+        return known
 
-        # Item first, then the reservation: the lock order every writer of this product uses.
-        item = _locked_item(known["product_id"], create=True)
-        reservation = Reservation.objects.select_for_update().get(order_id=order_id)
-        if reservation.is_settled:
-            released = reservation.quantity if reservation.status == Reservation.Status.RELEASED else 0
-            _publish(StockReleased(order_id=order_id, quantity=released), causation_id)
-            return reservation
-        if reservation.status == Reservation.Status.RESERVED:
-            item.unreserve(reservation.quantity)
-            reservation.status = Reservation.Status.RELEASED
-            reservation.save(update_fields=["status"])
-            _publish(StockReleased(order_id=order_id, quantity=reservation.quantity), causation_id)
-            _serve_queue(item, causation_id=causation_id)
-            update(item, ["on_hand", "reserved"], using=ALIAS)
-        else:
-            reservation.status = Reservation.Status.WITHDRAWN
-            reservation.save(update_fields=["status"])
-            _publish(StockReleased(order_id=order_id, quantity=0), causation_id)
+    # Item first, then the reservation: the lock order every writer of this product uses.
+    item = _locked_item(uow, known.product_id, create=True)
+    reservation = uow.locked(Reservation, order_id=order_id)
+    if reservation.is_settled:
+        released = reservation.quantity if reservation.status == Reservation.Status.RELEASED else 0
+        uow.send(StockReleased(order_id=order_id, quantity=released))
         return reservation
+    if reservation.status == Reservation.Status.RESERVED:
+        item.unreserve(reservation.quantity)
+        reservation.status = Reservation.Status.RELEASED
+        uow.update(reservation, ["status"])
+        uow.send(StockReleased(order_id=order_id, quantity=reservation.quantity))
+        _serve_queue(uow, item)
+        uow.update(item, ["on_hand", "reserved"])
+    else:
+        reservation.status = Reservation.Status.WITHDRAWN
+        uow.update(reservation, ["status"])
+        uow.send(StockReleased(order_id=order_id, quantity=0))
+    return reservation
 
 
-def _locked_item(product_id: int, *, create: bool) -> StockItem | None:
-    item = locked(StockItem, using=ALIAS, product_id=product_id)
+def _locked_item(uow: UnitOfWork, product_id: int, *, create: bool) -> StockItem | None:
+    item = uow.locked(StockItem, product_id=product_id)
     if item is None and create:
         # ON CONFLICT DO NOTHING: two first reservations of a new product must not collide.
-        StockItem.objects.bulk_create([StockItem(product_id=product_id)], ignore_conflicts=True)
-        item = StockItem.objects.select_for_update().get(product_id=product_id)
+        uow.insert_unless_present(StockItem(product_id=product_id), unique_fields=("product_id",))
+        item = uow.locked(StockItem, product_id=product_id)
     return item
 
 
-def _serve_queue(item: StockItem, *, causation_id: uuid.UUID | None) -> list[uuid.UUID]:
+def _serve_queue(uow: UnitOfWork, item: StockItem) -> list[uuid.UUID]:
     """Reserve waiting orders of the locked ``item`` oldest first while goods allow; the first
     order that cannot be served blocks the ones behind it, unless it waited past the hold time
     (then it is passed over). The caller saves ``item``."""
-    no_longer_holds = _no_longer_holds()
+    no_longer_holds = _no_longer_holds(uow)
     served: list[Reservation] = []
     after, more = 0, True
     while item.on_hand > 0 and more:
@@ -141,7 +134,8 @@ def _serve_queue(item: StockItem, *, causation_id: uuid.UUID | None) -> list[uui
         # only reservations passed over make the next page worth reading.
         limit = item.on_hand
         page = list(
-            Reservation.objects.select_for_update()
+            Reservation.objects.using(uow.alias)
+            .select_for_update()
             .filter(product_id=item.product_id, status=Reservation.Status.WAITING, id__gt=after)
             .order_by("id")[:limit]
         )
@@ -155,43 +149,23 @@ def _serve_queue(item: StockItem, *, causation_id: uuid.UUID | None) -> list[uui
                 more = False  # it still holds the queue: nobody behind it is served
                 break
     if served:
-        Reservation.objects.filter(id__in=[r.id for r in served]).update(status=Reservation.Status.RESERVED)
-    for reservation in served:
-        message = StockReserved(
-            order_id=reservation.order_id, product_id=item.product_id, quantity=reservation.quantity
+        Reservation.objects.using(uow.alias).filter(id__in=[r.id for r in served]).update(
+            status=Reservation.Status.RESERVED
         )
-        publish(message, service=SERVICE, correlation_id=reservation.order_id, causation_id=causation_id)
+    uow.send(*(StockReserved(order_id=r.order_id, product_id=item.product_id, quantity=r.quantity) for r in served))
     return [r.order_id for r in served]
 
 
-def _a_waiting_one_holds(product_id: int) -> bool:
+def _a_waiting_one_holds(uow: UnitOfWork, product_id: int) -> bool:
     """Whether a waiting reservation of the product has waited less than the hold time."""
     seconds = settings.LOTUS_QUEUE_HOLD_SECONDS
     if seconds <= 0:
         return True
-    cutoff = database_now(ALIAS) - timedelta(seconds=seconds)
-    return exists(
-        Reservation, using=ALIAS, product_id=product_id, status=Reservation.Status.WAITING, created_at__gt=cutoff
-    )
+    cutoff = database_now(uow.alias) - timedelta(seconds=seconds)
+    return uow.exists(Reservation, product_id=product_id, status=Reservation.Status.WAITING, created_at__gt=cutoff)
 
 
-def _no_longer_holds() -> Callable[[Reservation], bool]:
+def _no_longer_holds(uow: UnitOfWork) -> Callable[[Reservation], bool]:
     """Whether a waiting reservation has waited past the hold time, so that later ones may pass it."""
-    waited = waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS, using=ALIAS)
+    waited = uow.waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS)
     return lambda reservation: waited(reservation.created_at)
-
-
-def _create_tombstone(order_id: uuid.UUID) -> Reservation | None:
-    """A withdrawn, empty reservation for an order released before it was reserved; ``None``
-    when a reservation for the order appeared concurrently."""
-    try:
-        with transaction.atomic(using=ALIAS):
-            return Reservation.objects.create(
-                order_id=order_id, product_id=None, quantity=0, status=Reservation.Status.WITHDRAWN
-            )
-    except IntegrityError:
-        return None
-
-
-def _publish(message, causation_id: uuid.UUID | None) -> None:
-    publish(message, service=SERVICE, correlation_id=message.order_id, causation_id=causation_id)

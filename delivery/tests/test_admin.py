@@ -15,10 +15,10 @@ def admin_client(client, django_user_model):
     return client
 
 
-def test_couriers_bookings_and_requests_are_listed_and_filtered(admin_client):
+def test_couriers_bookings_and_requests_are_listed_and_filtered(admin_client, in_uow):
     waiting, reserved = uuid.uuid4(), uuid.uuid4()
-    courier_reserve(order_id=waiting, product_id=3, manual=True)
-    courier_reserve(order_id=reserved, product_id=1)
+    in_uow(courier_reserve, order_id=waiting, product_id=3, manual=True)
+    in_uow(courier_reserve, order_id=reserved, product_id=1)
     assert admin_client.get("/admin/delivery/courier/").status_code == 200
     assert admin_client.get("/admin/delivery/slotbooking/").status_code == 200
     page = admin_client.get("/admin/delivery/deliveryrequest/?status__exact=waiting").content.decode()

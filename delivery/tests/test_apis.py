@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 
 from delivery.services import courier_reserve
-from delivery.tests.helpers import assert_slots_consistent, request_of
 from lotus.testing import api_client
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("two_couriers")]
@@ -16,14 +15,16 @@ def operator():
     return api_client(1, is_staff=True)
 
 
-def waiting_order(slot=None) -> uuid.UUID:
+def waiting_order(in_uow, slot=None) -> uuid.UUID:
     order = uuid.uuid4()
-    courier_reserve(order_id=order, product_id=3, slot=slot, manual=True)
+    in_uow(courier_reserve, order_id=order, product_id=3, slot=slot, manual=True)
     return order
 
 
-def test_the_operator_accepts_a_waiting_order_with_put_as_in_the_seed(two_couriers, tomorrow_at_ten):
-    order = waiting_order(tomorrow_at_ten)
+def test_the_operator_accepts_a_waiting_order_with_put_as_in_the_seed(
+    two_couriers, tomorrow_at_ten, assert_slots_consistent, request_of, in_uow
+):
+    order = waiting_order(in_uow, tomorrow_at_ten)
     response = operator().put(f"/delivery/accept?idOrder={order}")
     assert response.status_code == 200, response.content
     assert response.json() == {
@@ -36,8 +37,8 @@ def test_the_operator_accepts_a_waiting_order_with_put_as_in_the_seed(two_courie
     assert_slots_consistent()
 
 
-def test_post_and_a_json_body_are_accepted_too():
-    first, second = waiting_order(), waiting_order()
+def test_post_and_a_json_body_are_accepted_too(assert_slots_consistent, in_uow):
+    first, second = waiting_order(in_uow), waiting_order(in_uow)
     assert operator().post(f"/delivery/accept?idOrder={first}").status_code == 200
     response = operator().put("/delivery/accept", {"idOrder": str(second)}, format="json")
     assert response.status_code == 200, response.content
@@ -64,8 +65,8 @@ def test_an_unknown_order_is_a_404():
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_an_order_that_is_not_waiting_is_a_409():
-    order = waiting_order()
+def test_an_order_that_is_not_waiting_is_a_409(assert_slots_consistent, in_uow):
+    order = waiting_order(in_uow)
     assert operator().put(f"/delivery/accept?idOrder={order}").status_code == 200
     response = operator().put(f"/delivery/accept?idOrder={order}")
     assert response.status_code == 409
@@ -73,28 +74,28 @@ def test_an_order_that_is_not_waiting_is_a_409():
     assert_slots_consistent()
 
 
-def test_no_free_courier_is_a_409_with_a_clear_message(settings, two_couriers, tomorrow_at_ten):
+def test_no_free_courier_is_a_409_with_a_clear_message(settings, two_couriers, tomorrow_at_ten, request_of, in_uow):
     settings.LOTUS_DELIVERY_HORIZON_DAYS = 1
     for courier in two_couriers:
         courier.capacity_per_slot = 0
         courier.save()
-    order = waiting_order(tomorrow_at_ten)
+    order = waiting_order(in_uow, tomorrow_at_ten)
     response = operator().put(f"/delivery/accept?idOrder={order}")
     assert response.status_code == 409
     assert "No courier has a free slot in the next 1 days" in response.json()["error"]["message"]
     assert request_of(order).status == "waiting"
 
 
-def test_a_customer_gets_403_and_no_token_gets_401():
-    order = waiting_order()
+def test_a_customer_gets_403_and_no_token_gets_401(request_of, in_uow):
+    order = waiting_order(in_uow)
     assert api_client(5).put(f"/delivery/accept?idOrder={order}").status_code == 403
     assert api_client().put(f"/delivery/accept?idOrder={order}").status_code == 401
     assert request_of(order).status == "waiting"
 
 
-def test_the_slot_board_shows_each_couriers_hours_of_a_day(two_couriers, tomorrow_at_ten):
+def test_the_slot_board_shows_each_couriers_hours_of_a_day(two_couriers, tomorrow_at_ten, in_uow):
     ann, bob = two_couriers
-    courier_reserve(order_id=uuid.uuid4(), product_id=1, slot=tomorrow_at_ten)
+    in_uow(courier_reserve, order_id=uuid.uuid4(), product_id=1, slot=tomorrow_at_ten)
     response = api_client(5).get(f"/delivery/slots?date={tomorrow_at_ten:%Y-%m-%d}")
     assert response.status_code == 200, response.content
     body = response.json()

@@ -2,13 +2,13 @@
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from delivery.handlers import REGISTRY
 from delivery.models import SlotBooking
 from delivery.services import AWAITING_OPERATOR
-from delivery.tests.helpers import assert_slots_consistent, request_of
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved, ReleaseCourier, ReserveCourier
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.consumer import Outcome
@@ -31,7 +31,9 @@ def test_the_registry_handles_the_delivery_commands_and_ping():
     assert deliver(Ping(note="hi"), to="delivery", handlers=REGISTRY)[0] is Outcome.APPLIED
 
 
-def test_reserve_courier_books_the_slot_and_replies_with_the_command_as_cause(tomorrow_at_ten):
+def test_reserve_courier_books_the_slot_and_replies_with_the_command_as_cause(
+    tomorrow_at_ten, assert_slots_consistent, request_of
+):
     order = uuid.uuid4()
     outcome, envelope = command(ReserveCourier(order_id=order, product_id=1, slot=tomorrow_at_ten))
     assert outcome is Outcome.APPLIED
@@ -44,7 +46,7 @@ def test_reserve_courier_books_the_slot_and_replies_with_the_command_as_cause(to
     assert_slots_consistent()
 
 
-def test_a_duplicate_reserve_courier_is_skipped_without_a_second_booking(tomorrow_at_ten):
+def test_a_duplicate_reserve_courier_is_skipped_without_a_second_booking(tomorrow_at_ten, assert_slots_consistent):
     order = uuid.uuid4()
     _, envelope = command(ReserveCourier(order_id=order, product_id=1, slot=tomorrow_at_ten))
     assert deliver_envelope(envelope, to="delivery", handlers=REGISTRY) is Outcome.DUPLICATE
@@ -53,7 +55,7 @@ def test_a_duplicate_reserve_courier_is_skipped_without_a_second_booking(tomorro
     assert_slots_consistent()
 
 
-def test_a_manual_reserve_courier_waits_for_the_operator():
+def test_a_manual_reserve_courier_waits_for_the_operator(request_of):
     order = uuid.uuid4()
     command(ReserveCourier(order_id=order, product_id=3, manual=True))
     assert request_of(order).status == "waiting"
@@ -61,7 +63,9 @@ def test_a_manual_reserve_courier_waits_for_the_operator():
     assert total_booked() == 0
 
 
-def test_release_courier_frees_the_slot_and_a_duplicate_changes_nothing(tomorrow_at_ten):
+def test_release_courier_frees_the_slot_and_a_duplicate_changes_nothing(
+    tomorrow_at_ten, assert_slots_consistent, request_of
+):
     order = uuid.uuid4()
     command(ReserveCourier(order_id=order, product_id=1, slot=tomorrow_at_ten))
     outcome, envelope = command(ReleaseCourier(order_id=order))
@@ -73,7 +77,7 @@ def test_release_courier_frees_the_slot_and_a_duplicate_changes_nothing(tomorrow
     assert_slots_consistent()
 
 
-def test_release_before_reserve_wins_the_race_and_the_late_reserve_books_nothing():
+def test_release_before_reserve_wins_the_race_and_the_late_reserve_books_nothing(request_of):
     order = uuid.uuid4()
     command(ReleaseCourier(order_id=order))
     outcome, _ = command(ReserveCourier(order_id=order, product_id=1))
@@ -81,3 +85,26 @@ def test_release_before_reserve_wins_the_race_and_the_late_reserve_books_nothing
     assert request_of(order).status == "released"
     assert total_booked() == 0
     assert published("delivery") == [CourierReleased(order_id=order)]
+
+
+def test_a_release_and_the_late_reserve_of_its_order_in_one_batch_book_nothing(in_one_batch, request_of):
+    order = uuid.uuid4()
+    in_one_batch(ReleaseCourier(order_id=order), ReserveCourier(order_id=order, product_id=1))
+    assert request_of(order).status == "released"
+    assert total_booked() == 0
+    assert published("delivery") == [CourierReleased(order_id=order)]
+
+
+def test_reservations_in_one_batch_share_the_slot_rows_they_create(
+    two_couriers, tomorrow_at_ten, in_one_batch, assert_slots_consistent
+):
+    orders = [uuid.uuid4() for _ in range(4)]
+    in_one_batch(*(ReserveCourier(order_id=order, product_id=1, slot=tomorrow_at_ten) for order in orders))
+    ann, bob = two_couriers
+    assert [(m.courier_id, m.slot) for m in published("delivery", CourierReserved)] == [
+        (ann.id, tomorrow_at_ten),
+        (bob.id, tomorrow_at_ten),
+        (ann.id, tomorrow_at_ten),
+        (ann.id, tomorrow_at_ten + timedelta(hours=1)),
+    ]
+    assert_slots_consistent()

@@ -16,10 +16,10 @@ def admin_client(client, django_user_model):
     return client
 
 
-def test_stock_items_and_reservations_are_listed_and_filtered(admin_client):
+def test_stock_items_and_reservations_are_listed_and_filtered(admin_client, in_uow):
     waiting, reserved = uuid.uuid4(), uuid.uuid4()
-    stock_reserve(order_id=waiting, product_id=2)
-    stock_reserve(order_id=reserved, product_id=1)
+    in_uow(stock_reserve, order_id=waiting, product_id=2)
+    in_uow(stock_reserve, order_id=reserved, product_id=1)
     assert admin_client.get("/admin/stock/stockitem/").status_code == 200
     page = admin_client.get("/admin/stock/reservation/?status__exact=waiting").content.decode()
     assert str(waiting) in page

@@ -6,7 +6,6 @@ import pytest
 
 from lotus.testing import api_client
 from stock.services import stock_reserve
-from stock.tests.helpers import assert_stock_balances, counters, status_of
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("seeded")]
 
@@ -15,9 +14,11 @@ def operator():
     return api_client(1, is_staff=True)
 
 
-def test_the_operator_adds_stock_with_get_as_in_the_seed_and_waiting_orders_are_served():
+def test_the_operator_adds_stock_with_get_as_in_the_seed_and_waiting_orders_are_served(
+    assert_stock_balances, status_of, in_uow
+):
     order = uuid.uuid4()
-    stock_reserve(order_id=order, product_id=2)
+    in_uow(stock_reserve, order_id=order, product_id=2)
     response = operator().get("/stock/add?idSubscription=2&count=3")
     assert response.status_code == 200, response.content
     assert response.json() == {"idSubscription": 2, "onHand": 2, "reserved": 1, "received": 3, "served": [str(order)]}
@@ -25,7 +26,7 @@ def test_the_operator_adds_stock_with_get_as_in_the_seed_and_waiting_orders_are_
     assert_stock_balances()
 
 
-def test_post_takes_the_query_string_or_a_json_body():
+def test_post_takes_the_query_string_or_a_json_body(counters):
     assert operator().post("/stock/add?idSubscription=3&count=2").status_code == 200
     response = operator().post("/stock/add", {"idSubscription": 3, "count": 5}, format="json")
     assert response.status_code == 200, response.content
@@ -51,7 +52,7 @@ def test_post_takes_the_query_string_or_a_json_body():
         ("?idSubscription=&count=", "idSubscription"),
     ],
 )
-def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(query, field):
+def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(query, field, counters):
     response = operator().get(f"/stock/add{query}")
     assert response.status_code == 400, response.content
     error = response.json()["error"]
@@ -61,7 +62,7 @@ def test_bad_input_is_a_400_naming_the_field_and_changes_nothing(query, field):
 
 
 @pytest.mark.parametrize("body", [{"idSubscription": 2, "count": True}, {"idSubscription": [2], "count": 1}, [1, 2]])
-def test_wrongly_typed_json_is_a_400(body):
+def test_wrongly_typed_json_is_a_400(body, counters):
     response = operator().post("/stock/add", body, format="json")
     assert response.status_code == 400, response.content
     assert counters(2) == (0, 0, 0)
@@ -79,7 +80,7 @@ def test_an_unknown_product_is_a_404():
     assert "Unknown product" in response.json()["error"]["message"]
 
 
-def test_a_customer_gets_403_and_no_token_gets_401():
+def test_a_customer_gets_403_and_no_token_gets_401(counters):
     customer = api_client(5).get("/stock/add?idSubscription=2&count=1")
     assert customer.status_code == 403
     assert customer.json()["error"]["status"] == 403
@@ -88,8 +89,8 @@ def test_a_customer_gets_403_and_no_token_gets_401():
     assert counters(2) == (0, 0, 0)
 
 
-def test_any_signed_in_caller_sees_the_stock_list():
-    stock_reserve(order_id=uuid.uuid4(), product_id=1, quantity=4)
+def test_any_signed_in_caller_sees_the_stock_list(in_uow):
+    in_uow(stock_reserve, order_id=uuid.uuid4(), product_id=1, quantity=4)
     response = api_client(5).get("/stock")
     assert response.status_code == 200
     assert response.json() == [

@@ -9,21 +9,24 @@ from lotus.testing import published, run_together
 from stock.models import Reservation, StockItem
 from stock.seed import seed
 from stock.services import stock_receive, stock_release, stock_reserve
-from stock.tests.helpers import assert_stock_balances, counters
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(databases="__all__", transaction=True),
+    pytest.mark.usefixtures("no_web_publishing"),
+]
 
 
 def with_on_hand(product_id: int, quantity: int) -> None:
     StockItem.objects.filter(product_id=product_id).update(on_hand=quantity, reserved=0, received=quantity)
 
 
-def test_fifty_orders_racing_for_twenty_items_reserve_exactly_twenty():
+def test_fifty_orders_racing_for_twenty_items_reserve_exactly_twenty(assert_stock_balances, counters, in_uow):
     seed()
     with_on_hand(1, 20)
     orders = [uuid.uuid4() for _ in range(50)]
 
-    errors = run_together([lambda o=o: stock_reserve(order_id=o, product_id=1) for o in orders])
+    errors = run_together([lambda o=o: in_uow(stock_reserve, order_id=o, product_id=1) for o in orders])
 
     assert errors == []
     assert counters(1) == (0, 20, 20)
@@ -35,13 +38,15 @@ def test_fifty_orders_racing_for_twenty_items_reserve_exactly_twenty():
     assert_stock_balances()
 
 
-def test_goods_received_by_many_operators_at_once_serve_the_queue_in_order_exactly_once():
+def test_goods_received_by_many_operators_at_once_serve_the_queue_in_order_exactly_once(
+    assert_stock_balances, counters, in_uow
+):
     seed()
     queue = [uuid.uuid4() for _ in range(30)]
     for order in queue:
-        stock_reserve(order_id=order, product_id=2)
+        in_uow(stock_reserve, order_id=order, product_id=2)
 
-    errors = run_together([lambda: stock_receive(product_id=2, count=2) for _ in range(10)])
+    errors = run_together([lambda: in_uow(stock_receive, product_id=2, count=2) for _ in range(10)])
 
     assert errors == []
     assert counters(2) == (0, 20, 20)
@@ -51,17 +56,17 @@ def test_goods_received_by_many_operators_at_once_serve_the_queue_in_order_exact
     assert_stock_balances()
 
 
-def test_reserving_releasing_and_receiving_at_once_never_goes_negative():
+def test_reserving_releasing_and_receiving_at_once_never_goes_negative(assert_stock_balances, counters, in_uow):
     seed()
     with_on_hand(1, 5)
     holders = [uuid.uuid4() for _ in range(5)]
     for order in holders:
-        stock_reserve(order_id=order, product_id=1)
+        in_uow(stock_reserve, order_id=order, product_id=1)
     newcomers = [uuid.uuid4() for _ in range(20)]
 
-    jobs = [lambda o=o: stock_release(order_id=o) for o in holders]
-    jobs += [lambda o=o: stock_reserve(order_id=o, product_id=1) for o in newcomers]
-    jobs += [lambda: stock_receive(product_id=1, count=1) for _ in range(5)]
+    jobs = [lambda o=o: in_uow(stock_release, order_id=o) for o in holders]
+    jobs += [lambda o=o: in_uow(stock_reserve, order_id=o, product_id=1) for o in newcomers]
+    jobs += [lambda: in_uow(stock_receive, product_id=1, count=1) for _ in range(5)]
     errors = run_together(jobs)
 
     assert errors == []
@@ -74,13 +79,13 @@ def test_reserving_releasing_and_receiving_at_once_never_goes_negative():
     assert_stock_balances()
 
 
-def test_a_release_racing_its_own_reservation_leaves_no_reservation_behind():
+def test_a_release_racing_its_own_reservation_leaves_no_reservation_behind(assert_stock_balances, counters, in_uow):
     seed()
     orders = [uuid.uuid4() for _ in range(15)]
     jobs = []
     for order in orders:
-        jobs.append(lambda o=order: stock_reserve(order_id=o, product_id=1))
-        jobs.append(lambda o=order: stock_release(order_id=o))
+        jobs.append(lambda o=order: in_uow(stock_reserve, order_id=o, product_id=1))
+        jobs.append(lambda o=order: in_uow(stock_release, order_id=o))
 
     errors = run_together(jobs)
 

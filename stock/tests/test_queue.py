@@ -11,7 +11,6 @@ from lotus.contracts.stock import StockReserved
 from lotus.testing import published
 from stock.models import Reservation
 from stock.services import stock_receive, stock_release, stock_reserve
-from stock.tests.helpers import assert_stock_balances, counters, status_of
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("seeded")]
 
@@ -19,86 +18,88 @@ PRODUCT = 2  # none on hand in the seed
 
 
 @pytest.fixture(autouse=True)
-def balanced(settings):
+def balanced(settings, assert_stock_balances):
     settings.LOTUS_QUEUE_HOLD_SECONDS = 600
     yield
     assert_stock_balances()
 
 
-def stuck_reservation(*, waited: timedelta) -> uuid.UUID:
+def stuck_reservation(in_uow, *, waited: timedelta) -> uuid.UUID:
     """A reservation of more than will arrive soon (its order's cancellation lost its release,
     say), written ``waited`` ago."""
     stuck = uuid.uuid4()
-    assert stock_reserve(order_id=stuck, product_id=PRODUCT, quantity=5).status == "waiting"
+    assert in_uow(stock_reserve, order_id=stuck, product_id=PRODUCT, quantity=5).status == "waiting"
     Reservation.objects.filter(order_id=stuck).update(created_at=timezone.now() - waited)
     return stuck
 
 
-def test_within_the_hold_time_a_later_reservation_that_fits_waits_behind_the_stuck_one():
-    stuck = stuck_reservation(waited=timedelta(seconds=590))
-    stock_receive(product_id=PRODUCT, count=2)
+def test_within_the_hold_time_a_later_reservation_that_fits_waits_behind_the_stuck_one(counters, status_of, in_uow):
+    stuck = stuck_reservation(in_uow, waited=timedelta(seconds=590))
+    in_uow(stock_receive, product_id=PRODUCT, count=2)
     later = uuid.uuid4()
-    assert stock_reserve(order_id=later, product_id=PRODUCT).status == "waiting"
-    _, served = stock_receive(product_id=PRODUCT, count=1)
+    assert in_uow(stock_reserve, order_id=later, product_id=PRODUCT).status == "waiting"
+    _, served = in_uow(stock_receive, product_id=PRODUCT, count=1)
     assert served == []
     assert (status_of(stuck), status_of(later)) == ("waiting", "waiting")
     assert counters(PRODUCT) == (3, 0, 3)
 
 
-def test_past_the_hold_time_later_reservations_pass_the_stuck_one_and_arriving_goods_serve_them():
-    stuck = stuck_reservation(waited=timedelta(seconds=610))
-    _, served = stock_receive(product_id=PRODUCT, count=2)
+def test_past_the_hold_time_later_reservations_pass_the_stuck_one_and_arriving_goods_serve_them(
+    counters, status_of, in_uow
+):
+    stuck = stuck_reservation(in_uow, waited=timedelta(seconds=610))
+    _, served = in_uow(stock_receive, product_id=PRODUCT, count=2)
     assert served == []
 
     later = uuid.uuid4()
-    assert stock_reserve(order_id=later, product_id=PRODUCT).status == "reserved"  # at once
+    assert in_uow(stock_reserve, order_id=later, product_id=PRODUCT).status == "reserved"  # at once
     big, small = uuid.uuid4(), uuid.uuid4()
-    assert stock_reserve(order_id=big, product_id=PRODUCT, quantity=2).status == "waiting"
+    assert in_uow(stock_reserve, order_id=big, product_id=PRODUCT, quantity=2).status == "waiting"
     # The 2 wait for a moment only: they hold the 1 behind them, which would fit.
-    assert stock_reserve(order_id=small, product_id=PRODUCT).status == "waiting"
+    assert in_uow(stock_reserve, order_id=small, product_id=PRODUCT).status == "waiting"
 
-    _, served = stock_receive(product_id=PRODUCT, count=2)
+    _, served = in_uow(stock_receive, product_id=PRODUCT, count=2)
     assert served == [big, small]
     assert counters(PRODUCT) == (0, 4, 4)
     assert status_of(stuck) == "waiting"
 
-    _, served = stock_receive(product_id=PRODUCT, count=5)  # still served once it fits
+    _, served = in_uow(stock_receive, product_id=PRODUCT, count=5)  # still served once it fits
     assert served == [stuck]
     assert counters(PRODUCT) == (0, 9, 9)
     assert [m.order_id for m in published("stock", StockReserved)] == [later, big, small, stuck]
 
 
-def test_goods_coming_back_serve_past_the_stuck_one_too():
-    stuck = stuck_reservation(waited=timedelta(hours=1))
-    stock_receive(product_id=PRODUCT, count=1)
+def test_goods_coming_back_serve_past_the_stuck_one_too(status_of, in_uow):
+    stuck = stuck_reservation(in_uow, waited=timedelta(hours=1))
+    in_uow(stock_receive, product_id=PRODUCT, count=1)
     holder, waiting = uuid.uuid4(), uuid.uuid4()
-    assert stock_reserve(order_id=holder, product_id=PRODUCT).status == "reserved"
-    assert stock_reserve(order_id=waiting, product_id=PRODUCT).status == "waiting"
-    stock_release(order_id=holder)
+    assert in_uow(stock_reserve, order_id=holder, product_id=PRODUCT).status == "reserved"
+    assert in_uow(stock_reserve, order_id=waiting, product_id=PRODUCT).status == "waiting"
+    in_uow(stock_release, order_id=holder)
     assert (status_of(stuck), status_of(waiting)) == ("waiting", "reserved")
 
 
-def test_arriving_goods_reach_past_more_stuck_reservations_than_there_are_goods():
-    stuck = [stuck_reservation(waited=timedelta(seconds=10)) for _ in range(3)]
+def test_arriving_goods_reach_past_more_stuck_reservations_than_there_are_goods(counters, in_uow):
+    stuck = [stuck_reservation(in_uow, waited=timedelta(seconds=10)) for _ in range(3)]
     later = uuid.uuid4()
-    assert stock_reserve(order_id=later, product_id=PRODUCT).status == "waiting"
+    assert in_uow(stock_reserve, order_id=later, product_id=PRODUCT).status == "waiting"
     Reservation.objects.filter(order_id__in=stuck).update(created_at=timezone.now() - timedelta(hours=1))
-    _, served = stock_receive(product_id=PRODUCT, count=2)
+    _, served = in_uow(stock_receive, product_id=PRODUCT, count=2)
     assert served == [later]
     assert counters(PRODUCT) == (1, 1, 2)
 
 
-def test_a_stuck_reservation_is_still_withdrawn_by_its_release_and_never_served():
-    stuck = stuck_reservation(waited=timedelta(hours=1))
-    stock_release(order_id=stuck)
-    _, served = stock_receive(product_id=PRODUCT, count=10)
+def test_a_stuck_reservation_is_still_withdrawn_by_its_release_and_never_served(counters, status_of, in_uow):
+    stuck = stuck_reservation(in_uow, waited=timedelta(hours=1))
+    in_uow(stock_release, order_id=stuck)
+    _, served = in_uow(stock_receive, product_id=PRODUCT, count=10)
     assert served == []
     assert status_of(stuck) == "withdrawn"
     assert counters(PRODUCT) == (10, 0, 10)
 
 
-def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come(settings):
+def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come(settings, in_uow):
     settings.LOTUS_QUEUE_HOLD_SECONDS = 0
-    stuck_reservation(waited=timedelta(days=1))
-    stock_receive(product_id=PRODUCT, count=2)
-    assert stock_reserve(order_id=uuid.uuid4(), product_id=PRODUCT).status == "waiting"
+    stuck_reservation(in_uow, waited=timedelta(days=1))
+    in_uow(stock_receive, product_id=PRODUCT, count=2)
+    assert in_uow(stock_reserve, order_id=uuid.uuid4(), product_id=PRODUCT).status == "waiting"
