@@ -198,7 +198,10 @@ class UnitOfWork:
         PostgreSQL); claim the outbox rows for publishing after the commit."""
         envelopes = [envelope for envelope, _ in self._outgoing]
         rows = outbox.rows_for(envelopes, topics=[topic for _, topic in self._outgoing])
-        publisher = self.publisher if self._owns_transaction else None
+        # Only a unit of work that owns its transaction knows when it commits. The process's
+        # publisher (made on first use) only matters when there is something to publish.
+        wanted = self._owns_transaction and (rows or self._publisher != WEB)
+        publisher = self.publisher if wanted else None
         statements: list[db.Statement] = []
         if publisher and publisher.defer_marks:
             self._marking = publisher.take_unmarked()
