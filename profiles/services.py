@@ -13,11 +13,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from lotus.contracts.profiles import UserRegistered
 from lotus.errors import LotusError
-from lotus.messaging.outbox import publish
-from lotus.topology import alias_for
+from lotus.messaging.unit_of_work import UnitOfWork
 from profiles.models import Customer, normalized_email
-
-ALIAS = alias_for("profiles")
 
 
 class InvalidCredentials(LotusError):
@@ -25,23 +22,25 @@ class InvalidCredentials(LotusError):
     code = "invalid_credentials"
 
 
-def customer_register(*, email: str, password: str, first_name: str = "", last_name: str = "") -> Customer:
-    """Create a customer (email unique regardless of case) and announce it, in one transaction."""
+def customer_register(
+    *, uow: UnitOfWork, email: str, password: str, first_name: str = "", last_name: str = ""
+) -> Customer:
+    """Create a customer (email unique regardless of case) and announce it, in ``uow``."""
     email = normalized_email(email)
     candidate = Customer(email=email, first_name=first_name, last_name=last_name)
     try:
         validate_password(password, user=candidate)
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"password": list(exc.messages)}) from exc
-    with transaction.atomic(using=ALIAS):
-        if Customer.objects.filter(email=email).exists():
-            raise exceptions.ValidationError({"email": ["A customer with this email already exists."]})
-        try:
-            with transaction.atomic(using=ALIAS):
-                customer = Customer.objects.create_user(email, password, first_name=first_name, last_name=last_name)
-        except IntegrityError as exc:  # registered concurrently
-            raise exceptions.ValidationError({"email": ["A customer with this email already exists."]}) from exc
-        publish(UserRegistered(customer_id=customer.id, email=email), service="profiles", correlation_id=customer.id)
+    if uow.exists(Customer, email=email):
+        raise exceptions.ValidationError({"email": ["A customer with this email already exists."]})
+    customers = Customer.objects.db_manager(uow.alias)
+    try:
+        with transaction.atomic(using=uow.alias):  # a savepoint: the unit of work stays usable
+            customer = customers.create_user(email, password, first_name=first_name, last_name=last_name)
+    except IntegrityError as exc:  # registered concurrently
+        raise exceptions.ValidationError({"email": ["A customer with this email already exists."]}) from exc
+    uow.send(UserRegistered(customer_id=customer.id, email=email))
     return customer
 
 
