@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
 from rest_framework import exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -27,19 +26,16 @@ def customer_register(
 ) -> Customer:
     """Create a customer (email unique regardless of case) and announce it, in ``uow``."""
     email = normalized_email(email)
-    candidate = Customer(email=email, first_name=first_name, last_name=last_name)
+    customer = Customer(email=email, first_name=first_name, last_name=last_name)
     try:
-        validate_password(password, user=candidate)
+        validate_password(password, user=customer)
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"password": list(exc.messages)}) from exc
-    if uow.exists(Customer, email=email):
+    customer.set_password(password)
+    # One statement whether or not the email is taken, even by a registration committing
+    # concurrently (it waits for that one): no error aborts the transaction.
+    if not uow.insert_unless_present(customer, unique_fields=("email",)):
         raise exceptions.ValidationError({"email": ["A customer with this email already exists."]})
-    customers = Customer.objects.db_manager(uow.alias)
-    try:
-        with transaction.atomic(using=uow.alias):  # a savepoint: the unit of work stays usable
-            customer = customers.create_user(email, password, first_name=first_name, last_name=last_name)
-    except IntegrityError as exc:  # registered concurrently
-        raise exceptions.ValidationError({"email": ["A customer with this email already exists."]}) from exc
     uow.send(UserRegistered(customer_id=customer.id, email=email))
     return customer
 
