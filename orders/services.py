@@ -181,8 +181,8 @@ def _transition(uow: UnitOfWork, order: Order, bound_step: Callable[[], None], r
     uow.update(order, ["status", "updated_at", "pending_compensations", "refunded", "cancel_reason"])
     uow.add(OrderTransition(order=order, source=source, target=order.status, reason=reason, at=order.updated_at))
     if order.status in FINAL_OUTCOMES:
-        # Observed before the commit: a saga whose last step rolls back is observed again when
-        # its message is redelivered, which the histogram tolerates.
+        # Observed before the commit (there is no after-commit hook): a last step that rolls
+        # back is observed again when its message is redelivered, a rare extra sample.
         SAGA_SECONDS.labels(FINAL_OUTCOMES[order.status]).observe((order.updated_at - order.created_at).total_seconds())
 
 
