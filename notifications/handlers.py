@@ -3,15 +3,17 @@
 from lotus.contracts.diagnostics import Ping
 from lotus.contracts.orders import OrderCancelled, OrderInDelivery, OrderPaid, OrderPaymentFailed, OrderReserved
 from lotus.messaging.diagnostics import record_ping
-from lotus.messaging.registry import Context, Handlers
+from lotus.messaging.registry import Handlers
+from lotus.messaging.unit_of_work import UnitOfWork
 from notifications.models import Notification
 from notifications.services import notification_create
 
 Event = Notification.Event
 
 
-def handle_payment_failed(message: OrderPaymentFailed, context: Context) -> None:
+def handle_payment_failed(message: OrderPaymentFailed, uow: UnitOfWork) -> None:
     notification_create(
+        uow=uow,
         customer_id=message.customer_id,
         order_id=message.order_id,
         event=Event.PAYMENT_FAILED,
@@ -22,8 +24,9 @@ def handle_payment_failed(message: OrderPaymentFailed, context: Context) -> None
     )
 
 
-def handle_order_paid(message: OrderPaid, context: Context) -> None:
+def handle_order_paid(message: OrderPaid, uow: UnitOfWork) -> None:
     notification_create(
+        uow=uow,
         customer_id=message.customer_id,
         order_id=message.order_id,
         event=Event.ORDER_PAID,
@@ -31,8 +34,9 @@ def handle_order_paid(message: OrderPaid, context: Context) -> None:
     )
 
 
-def handle_order_reserved(message: OrderReserved, context: Context) -> None:
+def handle_order_reserved(message: OrderReserved, uow: UnitOfWork) -> None:
     notification_create(
+        uow=uow,
         customer_id=message.customer_id,
         order_id=message.order_id,
         event=Event.ORDER_RESERVED,
@@ -40,8 +44,9 @@ def handle_order_reserved(message: OrderReserved, context: Context) -> None:
     )
 
 
-def handle_order_in_delivery(message: OrderInDelivery, context: Context) -> None:
+def handle_order_in_delivery(message: OrderInDelivery, uow: UnitOfWork) -> None:
     notification_create(
+        uow=uow,
         customer_id=message.customer_id,
         order_id=message.order_id,
         event=Event.ORDER_IN_DELIVERY,
@@ -49,9 +54,10 @@ def handle_order_in_delivery(message: OrderInDelivery, context: Context) -> None
     )
 
 
-def handle_order_cancelled(message: OrderCancelled, context: Context) -> None:
+def handle_order_cancelled(message: OrderCancelled, uow: UnitOfWork) -> None:
     refund = f"{message.refunded:.2f} was refunded" if message.refunded else "nothing had been charged"
     notification_create(
+        uow=uow,
         customer_id=message.customer_id,
         order_id=message.order_id,
         event=Event.ORDER_CANCELLED,

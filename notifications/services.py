@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from lotus.db import insert_unless_present
-from lotus.messaging.registry import unit_of_work
-from lotus.topology import alias_for
+from lotus.messaging.unit_of_work import UnitOfWork
 from notifications.models import Notification
 
-ALIAS = alias_for("notifications")
 
-
-def notification_create(*, customer_id: int, order_id: uuid.UUID, event: str, message: str) -> Notification | None:
+def notification_create(
+    *, uow: UnitOfWork, customer_id: int, order_id: uuid.UUID, event: str, message: str
+) -> Notification | None:
     """Record what happened; exactly one notification per (order, event): a repeat creates nothing."""
     notification = Notification(customer_id=customer_id, order_id=order_id, event=event, message=message)
-    with unit_of_work("notifications"):
-        created = insert_unless_present(notification, unique_fields=("order_id", "event"), using=ALIAS)
+    created = uow.insert_unless_present(notification, unique_fields=("order_id", "event"))
     return notification if created else None

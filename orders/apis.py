@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.idempotency.decorators import idempotent
+from lotus.messaging.unit_of_work import UnitOfWork
 from orders import selectors, services
 from orders.models import Order
 
@@ -54,10 +55,13 @@ class PlaceOrderApi(APIView):
             return value
 
     @idempotent(service="orders")
-    def post(self, request):
+    def post(self, request, uow: UnitOfWork):
         data = validated(self.InputSerializer, request)
         order = services.order_place(
-            customer_id=customer_id(request), product_id=data["idSubscription"], delivery_slot=data.get("deliverySlot")
+            uow=uow,
+            customer_id=customer_id(request),
+            product_id=data["idSubscription"],
+            delivery_slot=data.get("deliverySlot"),
         )
         return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)
 
@@ -86,6 +90,7 @@ class CancelOrderApi(APIView):
     success_status = 202
 
     def post(self, request, order_id):
-        services.order_cancel(order_id=order_id, customer_id=customer_id(request))
+        with UnitOfWork("orders") as uow:
+            services.order_cancel(uow=uow, order_id=order_id, customer_id=customer_id(request))
         order = selectors.order_get(order_id=order_id, customer_id=customer_id(request))
         return Response(OrderOutputSerializer(order).data, status=status.HTTP_202_ACCEPTED)

@@ -5,48 +5,45 @@ from lotus.contracts.delivery import CourierPending, CourierReleased, CourierRes
 from lotus.contracts.diagnostics import Ping
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
 from lotus.messaging.diagnostics import record_ping
-from lotus.messaging.registry import Context, Handlers
+from lotus.messaging.registry import Handlers
+from lotus.messaging.unit_of_work import UnitOfWork
 from orders import services
 
 
-def handle_payment_taken(message: PaymentTaken, context: Context) -> None:
-    services.order_payment_taken(order_id=message.order_id, causation_id=context.message_id)
+def handle_payment_taken(message: PaymentTaken, uow: UnitOfWork) -> None:
+    services.order_payment_taken(uow=uow, order_id=message.order_id)
 
 
-def handle_payment_failed(message: PaymentFailed, context: Context) -> None:
-    services.order_payment_failed(
-        order_id=message.order_id, shortfall=message.shortfall, causation_id=context.message_id
-    )
+def handle_payment_failed(message: PaymentFailed, uow: UnitOfWork) -> None:
+    services.order_payment_failed(uow=uow, order_id=message.order_id, shortfall=message.shortfall)
 
 
-def handle_stock_reserved(message: StockReserved, context: Context) -> None:
-    services.order_stock_reserved(order_id=message.order_id, causation_id=context.message_id)
+def handle_stock_reserved(message: StockReserved, uow: UnitOfWork) -> None:
+    services.order_stock_reserved(uow=uow, order_id=message.order_id)
 
 
-def handle_stock_backordered(message: StockBackordered, context: Context) -> None:
+def handle_stock_backordered(message: StockBackordered, uow: UnitOfWork) -> None:
     services.order_waits(order_id=message.order_id, why="the item is not on hand")
 
 
-def handle_courier_reserved(message: CourierReserved, context: Context) -> None:
-    services.order_courier_reserved(order_id=message.order_id, causation_id=context.message_id)
+def handle_courier_reserved(message: CourierReserved, uow: UnitOfWork) -> None:
+    services.order_courier_reserved(uow=uow, order_id=message.order_id)
 
 
-def handle_courier_pending(message: CourierPending, context: Context) -> None:
+def handle_courier_pending(message: CourierPending, uow: UnitOfWork) -> None:
     services.order_waits(order_id=message.order_id, why=message.reason)
 
 
-def handle_payment_refunded(message: PaymentRefunded, context: Context) -> None:
-    services.order_compensated(
-        order_id=message.order_id, service="billing", refunded=message.amount, causation_id=context.message_id
-    )
+def handle_payment_refunded(message: PaymentRefunded, uow: UnitOfWork) -> None:
+    services.order_compensated(uow=uow, order_id=message.order_id, service="billing", refunded=message.amount)
 
 
-def handle_stock_released(message: StockReleased, context: Context) -> None:
-    services.order_compensated(order_id=message.order_id, service="stock", causation_id=context.message_id)
+def handle_stock_released(message: StockReleased, uow: UnitOfWork) -> None:
+    services.order_compensated(uow=uow, order_id=message.order_id, service="stock")
 
 
-def handle_courier_released(message: CourierReleased, context: Context) -> None:
-    services.order_compensated(order_id=message.order_id, service="delivery", causation_id=context.message_id)
+def handle_courier_released(message: CourierReleased, uow: UnitOfWork) -> None:
+    services.order_compensated(uow=uow, order_id=message.order_id, service="delivery")
 
 
 REGISTRY = Handlers(

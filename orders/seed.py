@@ -2,8 +2,7 @@
 
 from decimal import Decimal
 
-from django.db import transaction
-
+from lotus.messaging.unit_of_work import UnitOfWork
 from orders.models import Product
 
 CATALOG = (
@@ -14,9 +13,9 @@ CATALOG = (
 
 
 def seed() -> str:
-    with transaction.atomic(using="orders"):
+    with UnitOfWork("orders") as uow:
         for product_id, name, price, manual in CATALOG:
-            Product.objects.update_or_create(
+            Product.objects.using(uow.alias).update_or_create(
                 id=product_id, defaults={"name": name, "price": price, "manual_delivery": manual}
             )
     return f"{len(CATALOG)} products in the catalog"

@@ -1,9 +1,10 @@
 """Writes of the orders service: placing orders and moving their saga forward.
 
-Every transition runs in one transaction on the orders database: lock the order, apply the
-``@transition`` method if the current state allows it, record it in the history, and write
-the next command and the customer-facing event to the outbox. A reply that the current state
-does not allow (a duplicate, or one that arrives late) is logged and ignored.
+Every transition runs in the unit of work it is given (one transaction on the orders
+database): lock the order, apply the ``@transition`` method if the current state allows it,
+record it in the history, and send the next command and the customer-facing event. A reply
+that the current state does not allow (a duplicate, or one that arrives late) is logged and
+ignored.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -32,71 +32,59 @@ from lotus.contracts.orders import (
     OrderReserved,
 )
 from lotus.contracts.stock import ReleaseStock, ReserveStock
-from lotus.db import deferred_inserts, get, insert, locked, update
 from lotus.errors import Conflict, LotusError, NotFound
-from lotus.messaging.outbox import publish, publish_all
-from lotus.messaging.registry import unit_of_work
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.metrics import SAGA_SECONDS
-from lotus.topology import alias_for
 from orders.models import Order, OrderTransition, Product
 
-ALIAS = alias_for("orders")
 FINAL_OUTCOMES = {Order.Status.NOTIFYING_SOURCE_SYSTEM: "completed", Order.Status.CANCELLED: "cancelled"}
 log = logging.getLogger(__name__)
 
 
-def order_place(*, customer_id: int, product_id: int, delivery_slot: datetime | None = None) -> Order:
-    product = get(Product, using=ALIAS, id=product_id)
+def order_place(*, uow: UnitOfWork, customer_id: int, product_id: int, delivery_slot: datetime | None = None) -> Order:
+    product = uow.get(Product, id=product_id)
     if product is None:
         raise LotusError(f"Unknown product: idSubscription {product_id} is not in the catalog.")
-    # The order, its first history record and its outbox rows go in with one statement.
-    with unit_of_work("orders"), deferred_inserts(ALIAS):
-        order = Order(
-            customer_id=customer_id,
-            product_id=product.id,
-            price=product.price,
-            manual_delivery=product.manual_delivery,
-            delivery_slot=delivery_slot,
-        )
-        insert([order], using=ALIAS)
-        placed = OrderTransition(order=order, source="", target=order.status, reason="placed", at=order.created_at)
-        insert([placed], using=ALIAS)
-        order.history = [placed]
-        publish_all(
-            [
-                OrderPlaced(order_id=order.id, customer_id=customer_id, product_id=product.id, price=order.price),
-                ChargeOrder(order_id=order.id, customer_id=customer_id, amount=order.price),
-            ],
-            service="orders",
-            correlation_id=order.id,
-            fresh_key=True,
-        )
+    order = Order(
+        customer_id=customer_id,
+        product_id=product.id,
+        price=product.price,
+        manual_delivery=product.manual_delivery,
+        delivery_slot=delivery_slot,
+    )
+    placed = OrderTransition(order=order, source="", target=order.status, reason="placed", at=order.created_at)
+    # Nothing reads them back before the commit: the order, its first history record and its
+    # outbox rows go in with one statement.
+    uow.add(order, placed)
+    order.history = [placed]
+    uow.send(
+        OrderPlaced(order_id=order.id, customer_id=customer_id, product_id=product.id, price=order.price),
+        ChargeOrder(order_id=order.id, customer_id=customer_id, amount=order.price),
+    )
     return order
 
 
-def order_payment_taken(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Order | None:
+def order_payment_taken(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | None:
     def next_steps(order: Order) -> list[Message]:
         return [
             OrderPaid(order_id=order.id, customer_id=order.customer_id, amount=order.price),
             ReserveStock(order_id=order.id, product_id=order.product_id),
         ]
 
-    return _advance(order_id, Order.mark_paid, "payment taken", next_steps, causation_id)
+    return _advance(uow, order_id, Order.mark_paid, "payment taken", next_steps)
 
 
-def order_payment_failed(*, order_id: uuid.UUID, shortfall, causation_id: uuid.UUID | None = None) -> Order | None:
+def order_payment_failed(*, uow: UnitOfWork, order_id: uuid.UUID, shortfall) -> Order | None:
     """The order keeps waiting for a top-up; the customer is told how much is missing."""
-    with unit_of_work("orders"):
-        order = _locked(order_id)
-        if order is None or order.status != Order.Status.VALIDATING_BILLING:
-            _ignore(order_id, order, "PaymentFailed")
-            return order
-        event = OrderPaymentFailed(order_id=order.id, customer_id=order.customer_id, shortfall=shortfall)
-        _publish(order, event, causation_id)
+    order = uow.locked(Order, id=order_id)
+    if order is None or order.status != Order.Status.VALIDATING_BILLING:
+        _ignore(order_id, order, "PaymentFailed")
         return order
+    uow.send(OrderPaymentFailed(order_id=order.id, customer_id=order.customer_id, shortfall=shortfall))
+    return order
 
 
-def order_stock_reserved(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Order | None:
+def order_stock_reserved(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | None:
     def next_steps(order: Order) -> list[Message]:
         return [
             OrderReserved(order_id=order.id, customer_id=order.customer_id),
@@ -105,65 +93,63 @@ def order_stock_reserved(*, order_id: uuid.UUID, causation_id: uuid.UUID | None 
             ),
         ]
 
-    return _advance(order_id, Order.mark_reserved, "item reserved", next_steps, causation_id)
+    return _advance(uow, order_id, Order.mark_reserved, "item reserved", next_steps)
 
 
-def order_courier_reserved(*, order_id: uuid.UUID, causation_id: uuid.UUID | None = None) -> Order | None:
+def order_courier_reserved(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | None:
     def next_steps(order: Order) -> list[Message]:
         return [OrderInDelivery(order_id=order.id, customer_id=order.customer_id)]
 
-    return _advance(order_id, Order.mark_in_delivery, "courier reserved", next_steps, causation_id)
+    return _advance(uow, order_id, Order.mark_in_delivery, "courier reserved", next_steps)
 
 
-def order_cancel(*, order_id: uuid.UUID, customer_id: int | None, reason: str = "cancelled by the customer") -> Order:
+def order_cancel(
+    *, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int | None, reason: str = "cancelled by the customer"
+) -> Order:
     """Cancel an order (``customer_id`` None: by the system) and ask for its compensations."""
-    with unit_of_work("orders"):
-        order = _locked(order_id)
-        if order is None or (customer_id is not None and order.customer_id != customer_id):
-            raise NotFound(f"Order {order_id} not found.")
-        if not can_proceed(order.cancel):
-            raise Conflict(f"Order {order_id} is {order.status} and can no longer be cancelled.")
-        _cancel(order, reason)
-        return order
+    order = uow.locked(Order, id=order_id)
+    if order is None or (customer_id is not None and order.customer_id != customer_id):
+        raise NotFound(f"Order {order_id} not found.")
+    if not can_proceed(order.cancel):
+        raise Conflict(f"Order {order_id} is {order.status} and can no longer be cancelled.")
+    _cancel(uow, order, reason)
+    return order
 
 
-def _cancel(order: Order, reason: str) -> None:
-    _transition(order, lambda: order.cancel(reason), reason)
-    _ask_to_compensate(order)
+def _cancel(uow: UnitOfWork, order: Order, reason: str) -> None:
+    _transition(uow, order, lambda: order.cancel(reason), reason)
+    _ask_to_compensate(uow, order)
 
 
-def _ask_to_compensate(order: Order) -> None:
-    """Publish the compensation command of every service whose confirmation is pending (each
+def _ask_to_compensate(uow: UnitOfWork, order: Order) -> None:
+    """Send the compensation command of every service whose confirmation is pending (each
     answers a repeated command again, so asking twice is safe)."""
     compensations = {
         "billing": RefundOrder(order_id=order.id, customer_id=order.customer_id),
         "stock": ReleaseStock(order_id=order.id),
         "delivery": ReleaseCourier(order_id=order.id),
     }
-    for service in order.pending_compensations:
-        _publish(order, compensations[service])
+    uow.send(*(compensations[service] for service in order.pending_compensations))
 
 
-def order_compensated(
-    *, order_id: uuid.UUID, service: str, refunded=None, causation_id: uuid.UUID | None = None
-) -> Order | None:
+def order_compensated(*, uow: UnitOfWork, order_id: uuid.UUID, service: str, refunded=None) -> Order | None:
     """One compensation is confirmed; the last one completes the cancellation."""
-    with unit_of_work("orders"):
-        order = _locked(order_id)
-        if order is None or order.status != Order.Status.CANCELLING or service not in order.pending_compensations:
-            _ignore(order_id, order, f"compensation by {service}")
-            return order
-        if refunded is not None:
-            order.refunded = refunded
-        if not order.compensated(service):
-            update(order, ["pending_compensations", "refunded"], using=ALIAS)
-            return order
-        _transition(order, order.mark_cancelled, "compensations confirmed")
-        event = OrderCancelled(
+    order = uow.locked(Order, id=order_id)
+    if order is None or order.status != Order.Status.CANCELLING or service not in order.pending_compensations:
+        _ignore(order_id, order, f"compensation by {service}")
+        return order
+    if refunded is not None:
+        order.refunded = refunded
+    if not order.compensated(service):
+        uow.update(order, ["pending_compensations", "refunded"])
+        return order
+    _transition(uow, order, order.mark_cancelled, "compensations confirmed")
+    uow.send(
+        OrderCancelled(
             order_id=order.id, customer_id=order.customer_id, refunded=order.refunded, reason=order.cancel_reason
         )
-        _publish(order, event, causation_id)
-        return order
+    )
+    return order
 
 
 def order_waits(*, order_id: uuid.UUID, why: str) -> None:
@@ -172,37 +158,32 @@ def order_waits(*, order_id: uuid.UUID, why: str) -> None:
 
 
 def _advance(
+    uow: UnitOfWork,
     order_id: uuid.UUID,
     step: Callable[[Order], None],
     reason: str,
     next_steps: Callable[[Order], list[Message]],
-    causation_id: uuid.UUID | None,
 ) -> Order | None:
-    with unit_of_work("orders"):
-        order = _locked(order_id)
-        bound_step = getattr(order, step.__name__, None)
-        if order is None or not can_proceed(bound_step):
-            _ignore(order_id, order, reason)
-            return order
-        _transition(order, bound_step, reason)
-        publish_all(next_steps(order), service="orders", correlation_id=order.id, causation_id=causation_id)
+    order = uow.locked(Order, id=order_id)
+    bound_step = getattr(order, step.__name__, None)
+    if order is None or not can_proceed(bound_step):
+        _ignore(order_id, order, reason)
         return order
+    _transition(uow, order, bound_step, reason)
+    uow.send(*next_steps(order))
+    return order
 
 
-def _transition(order: Order, bound_step: Callable[[], None], reason: str) -> None:
+def _transition(uow: UnitOfWork, order: Order, bound_step: Callable[[], None], reason: str) -> None:
     source = order.status
     bound_step()
     order.updated_at = timezone.now()
-    update(order, ["status", "updated_at", "pending_compensations", "refunded", "cancel_reason"], using=ALIAS)
-    transition = OrderTransition(order=order, source=source, target=order.status, reason=reason, at=order.updated_at)
-    insert([transition], using=ALIAS)  # deferred to the end of a consumer's batch: nothing reads it back
+    uow.update(order, ["status", "updated_at", "pending_compensations", "refunded", "cancel_reason"])
+    uow.add(OrderTransition(order=order, source=source, target=order.status, reason=reason, at=order.updated_at))
     if order.status in FINAL_OUTCOMES:
-        seconds = (order.updated_at - order.created_at).total_seconds()
-        transaction.on_commit(lambda: SAGA_SECONDS.labels(FINAL_OUTCOMES[order.status]).observe(seconds), using=ALIAS)
-
-
-def _locked(order_id: uuid.UUID) -> Order | None:
-    return locked(Order, using=ALIAS, id=order_id)
+        # Observed before the commit (there is no after-commit hook): a last step that rolls
+        # back is observed again when its message is redelivered, a rare extra sample.
+        SAGA_SECONDS.labels(FINAL_OUTCOMES[order.status]).observe((order.updated_at - order.created_at).total_seconds())
 
 
 def _ignore(order_id: uuid.UUID, order: Order | None, what: str) -> None:
@@ -212,10 +193,6 @@ def _ignore(order_id: uuid.UUID, order: Order | None, what: str) -> None:
         log.info("order %s: %s ignored in state %s", order_id, what, order.status)
 
 
-def _publish(order: Order, message: Message, causation_id: uuid.UUID | None = None) -> None:
-    publish(message, service="orders", correlation_id=order.id, causation_id=causation_id)
-
-
 def orders_expire() -> list[Order]:
     """Cancel, with compensations, every order that waited past its state's deadline, and
     escalate every cancellation whose compensations are overdue; return the cancelled orders.
@@ -223,16 +200,16 @@ def orders_expire() -> list[Order]:
     Deadlines count from the order's last transition (``updated_at``), so they survive restarts:
     nothing is kept in memory. The ids are read without a lock; each order is then checked again
     under its row lock (:func:`order_expire`, :func:`order_escalate`), because a reply may move it
-    on in between.
+    on in between. This is the deadline checker's entrypoint: each order gets a unit of work of
+    its own, so that one order's locks and messages do not wait for the others'.
     """
     expired = []
     for order_id, status in orders_past_deadline():
-        if status == Order.Status.CANCELLING:
-            order_escalate(order_id=order_id)
-            continue
-        order = order_expire(order_id=order_id, status=status)
-        if order is not None:
-            expired.append(order)
+        with UnitOfWork("orders") as uow:
+            if status == Order.Status.CANCELLING:
+                order_escalate(uow=uow, order_id=order_id)
+            elif (order := order_expire(uow=uow, order_id=order_id, status=status)) is not None:
+                expired.append(order)
     return expired
 
 
@@ -248,23 +225,22 @@ def orders_past_deadline() -> list[tuple[uuid.UUID, str]]:
     return candidates
 
 
-def order_expire(*, order_id: uuid.UUID, status: str) -> Order | None:
+def order_expire(*, uow: UnitOfWork, order_id: uuid.UUID, status: str) -> Order | None:
     """Cancel the order if it is still in ``status`` and has been for longer than that state's
     deadline (checked under its row lock, by the database's clock); None when it moved on."""
     deadline = _deadline_of(status)
     if deadline is None or status == Order.Status.CANCELLING:
         return None
     seconds, what = deadline
-    with unit_of_work("orders"):
-        order = _locked_if(id=order_id, status=status, updated_at__lt=_ago(seconds))
-        if order is None:
-            log.info("order %s: no longer %s past its deadline; not cancelled", order_id, status)
-            return None
-        _cancel(order, f"{what} did not happen within {_duration(seconds)}")
-        return order
+    order = _locked_if(uow, id=order_id, status=status, updated_at__lt=_ago(seconds))
+    if order is None:
+        log.info("order %s: no longer %s past its deadline; not cancelled", order_id, status)
+        return None
+    _cancel(uow, order, f"{what} did not happen within {_duration(seconds)}")
+    return order
 
 
-def order_escalate(*, order_id: uuid.UUID) -> Order | None:
+def order_escalate(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | None:
     """An order still ``Cancelling`` past ``LOTUS_CANCELLING_TIMEOUT`` (its compensations are
     lost, or dead-lettered): flag it for the operator once (``escalated_at``, a history record
     naming the overdue compensations, the ``lotus_orders_escalated`` metric) and ask for the
@@ -273,30 +249,29 @@ def order_escalate(*, order_id: uuid.UUID) -> Order | None:
     if deadline is None:
         return None
     seconds, _ = deadline
-    with unit_of_work("orders"):
-        order = _locked_if(
-            id=order_id, status=Order.Status.CANCELLING, escalated_at__isnull=True, updated_at__lt=_ago(seconds)
-        )
-        if order is None:
-            return None
-        order.escalated_at = order.database_now
-        update(order, ["escalated_at"], using=ALIAS)
-        overdue = ", ".join(order.pending_compensations)
-        reason = f"escalated: {overdue} not confirmed within {_duration(seconds)}; asked again"
-        escalation = OrderTransition(
-            order=order, source=order.status, target=order.status, reason=reason, at=order.escalated_at
-        )
-        insert([escalation], using=ALIAS)
-        _ask_to_compensate(order)
-        log.warning("order %s: %s", order.id, reason)
-        return order
+    order = _locked_if(
+        uow, id=order_id, status=Order.Status.CANCELLING, escalated_at__isnull=True, updated_at__lt=_ago(seconds)
+    )
+    if order is None:
+        return None
+    order.escalated_at = order.database_now
+    uow.update(order, ["escalated_at"])
+    overdue = ", ".join(order.pending_compensations)
+    reason = f"escalated: {overdue} not confirmed within {_duration(seconds)}; asked again"
+    uow.add(
+        OrderTransition(order=order, source=order.status, target=order.status, reason=reason, at=order.escalated_at)
+    )
+    _ask_to_compensate(uow, order)
+    log.warning("order %s: %s", order.id, reason)
+    return order
 
 
-def _locked_if(**conditions) -> Order | None:
+def _locked_if(uow: UnitOfWork, **conditions) -> Order | None:
     """The order matching ``conditions``, locked; the database's clock comes with it
     (``database_now``). A row that a concurrent writer changes is checked again after its
     commit (PostgreSQL re-evaluates the conditions of ``FOR UPDATE`` on the new version)."""
-    return Order.objects.select_for_update().annotate(database_now=Now()).filter(**conditions).first()
+    orders = Order.objects.using(uow.alias).select_for_update()
+    return orders.annotate(database_now=Now()).filter(**conditions).first()
 
 
 def _ago(seconds: float) -> CombinedExpression:

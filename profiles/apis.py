@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 
 from lotus.api import validated
 from lotus.auth import customer_id
+from lotus.messaging.unit_of_work import UnitOfWork
 from profiles import selectors, services
 
 
@@ -33,9 +34,14 @@ class RegisterApi(APIView):
 
     def post(self, request):
         data = validated(self.InputSerializer, request)
-        customer = services.customer_register(
-            email=data["email"], password=data["password"], first_name=data["firstName"], last_name=data["lastName"]
-        )
+        with UnitOfWork("profiles") as uow:
+            customer = services.customer_register(
+                uow=uow,
+                email=data["email"],
+                password=data["password"],
+                first_name=data["firstName"],
+                last_name=data["lastName"],
+            )
         return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 

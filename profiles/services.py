@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
 from rest_framework import exceptions
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -13,11 +12,8 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from lotus.contracts.profiles import UserRegistered
 from lotus.errors import LotusError
-from lotus.messaging.outbox import publish
-from lotus.topology import alias_for
+from lotus.messaging.unit_of_work import UnitOfWork
 from profiles.models import Customer, normalized_email
-
-ALIAS = alias_for("profiles")
 
 
 class InvalidCredentials(LotusError):
@@ -25,23 +21,22 @@ class InvalidCredentials(LotusError):
     code = "invalid_credentials"
 
 
-def customer_register(*, email: str, password: str, first_name: str = "", last_name: str = "") -> Customer:
-    """Create a customer (email unique regardless of case) and announce it, in one transaction."""
+def customer_register(
+    *, uow: UnitOfWork, email: str, password: str, first_name: str = "", last_name: str = ""
+) -> Customer:
+    """Create a customer (email unique regardless of case) and announce it, in ``uow``."""
     email = normalized_email(email)
-    candidate = Customer(email=email, first_name=first_name, last_name=last_name)
+    customer = Customer(email=email, first_name=first_name, last_name=last_name)
     try:
-        validate_password(password, user=candidate)
+        validate_password(password, user=customer)
     except DjangoValidationError as exc:
         raise exceptions.ValidationError({"password": list(exc.messages)}) from exc
-    with transaction.atomic(using=ALIAS):
-        if Customer.objects.filter(email=email).exists():
-            raise exceptions.ValidationError({"email": ["A customer with this email already exists."]})
-        try:
-            with transaction.atomic(using=ALIAS):
-                customer = Customer.objects.create_user(email, password, first_name=first_name, last_name=last_name)
-        except IntegrityError as exc:  # registered concurrently
-            raise exceptions.ValidationError({"email": ["A customer with this email already exists."]}) from exc
-        publish(UserRegistered(customer_id=customer.id, email=email), service="profiles", correlation_id=customer.id)
+    customer.set_password(password)
+    # One statement whether or not the email is taken, even by a registration committing
+    # concurrently (it waits for that one): no error aborts the transaction.
+    if not uow.insert_unless_present(customer, unique_fields=("email",)):
+        raise exceptions.ValidationError({"email": ["A customer with this email already exists."]})
+    uow.send(UserRegistered(customer_id=customer.id, email=email))
     return customer
 
 

@@ -1,10 +1,11 @@
 """Safe client retries: the ``Idempotency-Key`` header on POST endpoints.
 
-Decorate a view method with :func:`idempotent`::
+Decorate a view method with :func:`idempotent`; it opens the service's unit of work and hands
+it to the view, which passes it to the services::
 
     class PlaceOrderApi(APIView):
         @idempotent(service="orders")
-        def post(self, request): ...
+        def post(self, request, uow): ...
 
 A request that carries ``Idempotency-Key: <key>`` runs once per (customer, key): the first
 response (2xx) is stored in the same database transaction as the request's own writes and

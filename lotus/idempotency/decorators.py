@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -18,37 +17,39 @@ from rest_framework.response import Response
 from lotus.auth import customer_id
 from lotus.errors import LotusError, Unprocessable
 from lotus.idempotency.models import IdempotencyRecord
-from lotus.topology import alias_for
+from lotus.messaging.unit_of_work import UnitOfWork
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 200
 
 
 def idempotent(*, service: str) -> Callable:
-    alias = alias_for(service)
+    """Run the view in a unit of work of ``service``, passed to it as ``uow``, and store its
+    first successful response in that same transaction."""
 
     def decorator(view_method: Callable) -> Callable:
         @functools.wraps(view_method)
         def wrapper(view, request: Request, *args, **kwargs) -> Response:
             key = request.headers.get(HEADER)
             if key is None:
-                return view_method(view, request, *args, **kwargs)
+                with UnitOfWork(service) as uow:
+                    return view_method(view, request, *args, uow=uow, **kwargs)
             if not key.strip() or len(key) > MAX_KEY_LENGTH:
                 raise LotusError(f"{HEADER} must be 1 to {MAX_KEY_LENGTH} characters.")
             fingerprint = _fingerprint(request)
-            with transaction.atomic(using=alias):
-                record = _claim(alias, customer_id(request), key, fingerprint)
+            with UnitOfWork(service) as uow:
+                record = _claim(uow, customer_id(request), key, fingerprint)
                 if record.status_code is not None:
                     if record.fingerprint != fingerprint:
                         raise Unprocessable(f"{HEADER} {key!r} was already used for a different request.")
                     return Response(record.body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
-                response = view_method(view, request, *args, **kwargs)
+                response = view_method(view, request, *args, uow=uow, **kwargs)
                 if 200 <= response.status_code < 300:
                     record.status_code = response.status_code
                     record.body = json.loads(JSONRenderer().render(response.data))
-                    record.save(using=alias, update_fields=["status_code", "body"])
+                    uow.update(record, ["status_code", "body"])
                 else:
-                    record.delete(using=alias)
+                    record.delete(using=uow.alias)
                 return response
 
         return wrapper
@@ -64,16 +65,15 @@ def _fingerprint(request: Request) -> str:
     return digest.hexdigest()
 
 
-def _claim(alias: str, customer: int, key: str, fingerprint: str) -> IdempotencyRecord:
+def _claim(uow: UnitOfWork, customer: int, key: str, fingerprint: str) -> IdempotencyRecord:
     """Lock the (customer, key) record, creating an empty one that this request will fill.
 
     A concurrent request with the same key blocks on the insert until the first commits,
     then finds the stored response.
     """
-    records = IdempotencyRecord.objects.using(alias)
     expired = timezone.now() - timedelta(hours=settings.LOTUS_IDEMPOTENCY_TTL_HOURS)
-    records.filter(customer_id=customer, key=key, created_at__lt=expired).delete()
-    records.bulk_create(
-        [IdempotencyRecord(customer_id=customer, key=key, fingerprint=fingerprint)], ignore_conflicts=True
+    IdempotencyRecord.objects.using(uow.alias).filter(customer_id=customer, key=key, created_at__lt=expired).delete()
+    uow.insert_unless_present(
+        IdempotencyRecord(customer_id=customer, key=key, fingerprint=fingerprint), unique_fields=("customer_id", "key")
     )
-    return records.select_for_update().get(customer_id=customer, key=key)
+    return uow.locked(IdempotencyRecord, customer_id=customer, key=key)

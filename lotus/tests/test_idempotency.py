@@ -1,13 +1,21 @@
-"""Integration: Idempotency-Key on POST /order/place (the decorator is shared by every service)."""
+"""Integration: Idempotency-Key on POST /order/place (the decorator is shared by every service),
+and the unit of work the decorator opens and hands to the view."""
 
 import threading
 
 import pytest
 from django.db import connections
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory
+from rest_framework.views import APIView
 
+from lotus.contracts.diagnostics import Ping
+from lotus.errors import Conflict
+from lotus.idempotency.decorators import idempotent
 from lotus.idempotency.models import IdempotencyRecord
 from lotus.messaging.models import OutboxMessage
-from lotus.testing import api_client
+from lotus.messaging.unit_of_work import UnitOfWork
+from lotus.testing import api_client, token_for
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -88,3 +96,63 @@ def test_concurrent_retries_with_one_key_place_one_order():
     assert [r.status_code for r in responses] == [202] * 8
     assert len({r.json()["orderId"] for r in responses}) == 1
     assert len(api_client(5).get("/order").json()) == 1
+
+
+class SendThenAnswer(APIView):
+    """Sends a ping in the unit of work it is given, then answers 201, or fails with 409."""
+
+    units: list[UnitOfWork] = []
+
+    @idempotent(service="orders")
+    def post(self, request, uow):
+        self.units.append(uow)
+        uow.send(Ping(note=request.data["note"]))
+        if request.data.get("fail"):
+            raise Conflict("refused after sending")
+        return Response({"note": request.data["note"]}, status=201)
+
+
+def send_then_answer(body, key=None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token_for(5)}"}
+    if key:
+        headers["HTTP_IDEMPOTENCY_KEY"] = key
+    request = APIRequestFactory().post("/ping", body, format="json", **headers)
+    return SendThenAnswer.as_view()(request)
+
+
+def pings():
+    return list(OutboxMessage.objects.using("orders").filter(message_type="Ping").values_list("key", flat=True))
+
+
+@pytest.fixture
+def units():
+    SendThenAnswer.units = []
+    return SendThenAnswer.units
+
+
+@pytest.mark.parametrize("key", [None, "key-uow"])
+def test_the_view_gets_the_services_unit_of_work_and_what_it_sends_is_written(units, key):
+    response = send_then_answer({"note": "hello"}, key)
+    assert response.status_code == 201
+    [uow] = units
+    assert (uow.service, uow.alias) == ("orders", "orders")
+    assert uow.sent == [Ping(note="hello")]
+    assert len(pings()) == 1
+
+
+def test_the_stored_response_and_the_views_messages_commit_together_and_a_replay_sends_nothing(units):
+    assert send_then_answer({"note": "once"}, "key-once").status_code == 201
+    record = IdempotencyRecord.objects.using("orders").get(key="key-once")
+    assert (record.status_code, record.body) == (201, {"note": "once"})
+    replay = send_then_answer({"note": "once"}, "key-once")
+    assert (replay.status_code, replay.data, replay["Idempotent-Replayed"]) == (201, {"note": "once"}, "true")
+    assert len(units) == 1
+    assert len(pings()) == 1
+
+
+def test_a_view_that_fails_after_sending_leaves_neither_its_messages_nor_the_key(units):
+    assert send_then_answer({"note": "no", "fail": True}, "key-fail").status_code == 409
+    assert pings() == []
+    assert not IdempotencyRecord.objects.using("orders").exists()
+    assert send_then_answer({"note": "no"}, "key-fail").status_code == 201
+    assert len(pings()) == 1

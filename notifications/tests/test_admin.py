@@ -4,8 +4,6 @@ import uuid
 
 import pytest
 
-from notifications.services import notification_create
-
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
@@ -17,10 +15,10 @@ def operator_client(client, django_user_model):
 
 
 @pytest.fixture
-def two_orders():
+def two_orders(notify):
     first, second = uuid.uuid4(), uuid.uuid4()
-    notification_create(customer_id=1, order_id=first, event="order_paid", message="paid")
-    notification_create(customer_id=2, order_id=second, event="payment_failed", message="failed")
+    notify(customer_id=1, order_id=first, event="order_paid", message="paid")
+    notify(customer_id=2, order_id=second, event="payment_failed", message="failed")
     return first, second
 
 

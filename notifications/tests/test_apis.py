@@ -6,16 +6,15 @@ from datetime import datetime
 import pytest
 
 from lotus.testing import api_client, token_for
-from notifications.services import notification_create
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
-def test_the_order_filter_keeps_that_orders_notifications_oldest_first():
+def test_the_order_filter_keeps_that_orders_notifications_oldest_first(notify):
     mine, other = uuid.uuid4(), uuid.uuid4()
-    notification_create(customer_id=1, order_id=mine, event="payment_failed", message="failed")
-    notification_create(customer_id=1, order_id=other, event="order_paid", message="other paid")
-    notification_create(customer_id=1, order_id=mine, event="order_paid", message="paid")
+    notify(customer_id=1, order_id=mine, event="payment_failed", message="failed")
+    notify(customer_id=1, order_id=other, event="order_paid", message="other paid")
+    notify(customer_id=1, order_id=mine, event="order_paid", message="paid")
     response = api_client(1).get(f"/notification?orderId={mine}")
     assert response.status_code == 200
     assert [(n["event"], n["message"]) for n in response.json()] == [
@@ -25,8 +24,8 @@ def test_the_order_filter_keeps_that_orders_notifications_oldest_first():
     assert [n["orderId"] for n in api_client(1).get("/notification").json()] == [str(mine), str(other), str(mine)]
 
 
-def test_each_notification_has_its_id_and_an_iso_timestamp():
-    created = notification_create(customer_id=1, order_id=uuid.uuid4(), event="order_paid", message="paid")
+def test_each_notification_has_its_id_and_an_iso_timestamp(notify):
+    created = notify(customer_id=1, order_id=uuid.uuid4(), event="order_paid", message="paid")
     [notification] = api_client(1).get("/notification").json()
     assert notification["id"] == created.id
     assert datetime.fromisoformat(notification["createdAt"].replace("Z", "+00:00")) == created.created_at

@@ -13,7 +13,7 @@ from lotus.contracts.orders import (
     OrderPlaced,
     OrderReserved,
 )
-from lotus.messaging.consumer import Outcome
+from lotus.messaging.registry import Outcome
 from lotus.testing import api_client, deliver, deliver_envelope
 from notifications.handlers import REGISTRY
 from notifications.models import Notification

@@ -6,11 +6,10 @@ from decimal import Decimal
 import pytest
 
 from lotus.contracts.orders import OrderCancelled, OrderPaid, OrderPaymentFailed
-from lotus.messaging.consumer import Outcome
+from lotus.messaging.registry import Outcome
 from lotus.testing import deliver, run_together
 from notifications.handlers import REGISTRY
 from notifications.models import Notification
-from notifications.services import notification_create
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -19,18 +18,18 @@ def tell(message):
     return deliver(message, to="notifications", handlers=REGISTRY, correlation_id=str(message.order_id))[0]
 
 
-def test_a_repeat_creates_nothing_and_keeps_the_first_words():
+def test_a_repeat_creates_nothing_and_keeps_the_first_words(notify):
     order = uuid.uuid4()
-    first = notification_create(customer_id=1, order_id=order, event="order_paid", message="first")
+    first = notify(customer_id=1, order_id=order, event="order_paid", message="first")
     assert first is not None
     assert first.pk is not None
-    assert notification_create(customer_id=1, order_id=order, event="order_paid", message="second") is None
+    assert notify(customer_id=1, order_id=order, event="order_paid", message="second") is None
     assert list(Notification.objects.values_list("message", flat=True)) == ["first"]
 
 
-def test_the_same_event_of_another_order_is_another_notification():
+def test_the_same_event_of_another_order_is_another_notification(notify):
     for order in (uuid.uuid4(), uuid.uuid4()):
-        assert notification_create(customer_id=1, order_id=order, event="order_paid", message="paid") is not None
+        assert notify(customer_id=1, order_id=order, event="order_paid", message="paid") is not None
     assert Notification.objects.count() == 2
 
 
@@ -53,13 +52,10 @@ def test_a_cancellation_before_payment_says_nothing_was_refunded():
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
-def test_concurrent_creates_of_one_order_event_leave_one_row_and_no_error():
+def test_concurrent_creates_of_one_order_event_leave_one_row_and_no_error(notify):
     order = uuid.uuid4()
     errors = run_together(
-        [
-            lambda n=n: notification_create(customer_id=1, order_id=order, event="order_paid", message=f"paid {n}")
-            for n in range(4)
-        ]
+        [lambda n=n: notify(customer_id=1, order_id=order, event="order_paid", message=f"paid {n}") for n in range(4)]
     )
     assert errors == []
     assert Notification.objects.filter(order_id=order).count() == 1

@@ -8,7 +8,6 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 from lotus.testing import api_client, token_for
-from orders.services import order_place
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("catalog")]
 
@@ -84,8 +83,8 @@ def test_place_without_a_token_is_401_and_with_a_forged_token_too():
     assert response.json()["error"]["status"] == 401
 
 
-def test_an_order_is_visible_to_its_owner_only():
-    order = order_place(customer_id=5, product_id=2)
+def test_an_order_is_visible_to_its_owner_only(place):
+    order = place(customer_id=5, product_id=2)
     mine = api_client(5).get(f"/order/{order.id}")
     assert mine.status_code == 200
     assert mine.json()["orderId"] == str(order.id)
@@ -95,10 +94,10 @@ def test_an_order_is_visible_to_its_owner_only():
     assert api_client(5).get("/order/not-a-uuid").status_code == 404
 
 
-def test_the_list_holds_the_callers_orders_oldest_first():
-    first = order_place(customer_id=5, product_id=1)
-    second = order_place(customer_id=5, product_id=2)
-    order_place(customer_id=6, product_id=1)
+def test_the_list_holds_the_callers_orders_oldest_first(place):
+    first = place(customer_id=5, product_id=1)
+    second = place(customer_id=5, product_id=2)
+    place(customer_id=6, product_id=1)
     response = api_client(5).get("/order")
     assert response.status_code == 200
     assert [o["orderId"] for o in response.json()] == [str(first.id), str(second.id)]

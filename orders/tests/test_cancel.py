@@ -11,20 +11,24 @@ from lotus.contracts.stock import ReleaseStock, ReserveStock, StockReleased, Sto
 from lotus.errors import Conflict
 from lotus.testing import api_client, published
 from orders.models import Order
-from orders.services import order_cancel, order_place
-from orders.tests.test_saga import reply, status_of
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("catalog")]
 
 
-def order_in(state: str) -> Order:
-    order = order_place(customer_id=7, product_id=1)
-    if state in ("ValidatingStock", "ValidatingDelivery"):
-        reply(PaymentTaken(order_id=order.id, customer_id=7, amount=Decimal("300")))
-    if state == "ValidatingDelivery":
-        reply(StockReserved(order_id=order.id, product_id=1, quantity=1))
-    assert status_of(order) == state
-    return order
+@pytest.fixture
+def order_in(place, reply, status_of):
+    """``order_in(state)``: an order of customer 7 brought to ``state`` by its replies."""
+
+    def order_in(state: str) -> Order:
+        order = place(customer_id=7, product_id=1)
+        if state in ("ValidatingStock", "ValidatingDelivery"):
+            reply(PaymentTaken(order_id=order.id, customer_id=7, amount=Decimal("300")))
+        if state == "ValidatingDelivery":
+            reply(StockReserved(order_id=order.id, product_id=1, quantity=1))
+        assert status_of(order) == state
+        return order
+
+    return order_in
 
 
 COMPENSATIONS = {
@@ -35,9 +39,11 @@ COMPENSATIONS = {
 
 
 @pytest.mark.parametrize("state", list(COMPENSATIONS))
-def test_cancelling_asks_to_compensate_exactly_the_steps_taken_and_ends_cancelled(state):
+def test_cancelling_asks_to_compensate_exactly_the_steps_taken_and_ends_cancelled(
+    state, order_in, cancel, reply, status_of
+):
     order = order_in(state)
-    order_cancel(order_id=order.id, customer_id=7)
+    cancel(order_id=order.id, customer_id=7)
     assert status_of(order) == "Cancelling"
     sent = published("orders", RefundOrder, ReleaseStock, ReleaseCourier)
     assert [type(message) for message in sent] == COMPENSATIONS[state]
@@ -58,9 +64,9 @@ def test_cancelling_asks_to_compensate_exactly_the_steps_taken_and_ends_cancelle
     assert [t.target for t in Order.objects.get(id=order.id).transitions.all()][-2:] == ["Cancelling", "Cancelled"]
 
 
-def test_a_reply_that_arrives_after_the_cancel_does_not_move_the_saga_forward():
+def test_a_reply_that_arrives_after_the_cancel_does_not_move_the_saga_forward(order_in, cancel, reply, status_of):
     order = order_in("ValidatingBilling")
-    order_cancel(order_id=order.id, customer_id=7)
+    cancel(order_id=order.id, customer_id=7)
     reply(PaymentTaken(order_id=order.id, customer_id=7, amount=Decimal("300")))  # a top-up paid it meanwhile
     assert status_of(order) == "Cancelling"
     assert published("orders", ReserveStock) == []
@@ -69,34 +75,36 @@ def test_a_reply_that_arrives_after_the_cancel_does_not_move_the_saga_forward():
     assert Order.objects.get(id=order.id).refunded == Decimal("300")
 
 
-def test_a_courier_reserved_during_the_cancel_is_released_by_the_compensation_already_sent():
+def test_a_courier_reserved_during_the_cancel_is_released_by_the_compensation_already_sent(
+    order_in, cancel, reply, status_of
+):
     order = order_in("ValidatingDelivery")
-    order_cancel(order_id=order.id, customer_id=7)
+    cancel(order_id=order.id, customer_id=7)
     reply(CourierReserved(order_id=order.id, courier_id=1, slot="2030-01-01T10:00:00Z"))
     assert status_of(order) == "Cancelling"
     assert published("orders", ReleaseCourier) == [ReleaseCourier(order_id=order.id)]
 
 
 @pytest.mark.parametrize("final", ["NotifyingSourceSystem", "Cancelling", "Cancelled"])
-def test_an_order_past_the_cancellable_states_cannot_be_cancelled(final):
+def test_an_order_past_the_cancellable_states_cannot_be_cancelled(final, order_in, cancel, reply, status_of):
     order = order_in("ValidatingDelivery")
     if final == "NotifyingSourceSystem":
         reply(CourierReserved(order_id=order.id, courier_id=1, slot="2030-01-01T10:00:00Z"))
     else:
-        order_cancel(order_id=order.id, customer_id=7)
+        cancel(order_id=order.id, customer_id=7)
         if final == "Cancelled":
             reply(PaymentRefunded(order_id=order.id, customer_id=7, amount=Decimal("300")))
             reply(StockReleased(order_id=order.id, quantity=1))
             reply(CourierReleased(order_id=order.id))
     assert status_of(order) == final
     with pytest.raises(Conflict):
-        order_cancel(order_id=order.id, customer_id=7)
+        cancel(order_id=order.id, customer_id=7)
     response = api_client(7).post(f"/order/{order.id}/cancel")
     assert response.status_code == 409
     assert final in response.json()["error"]["message"]
 
 
-def test_the_cancel_api_answers_202_for_the_owner_and_404_for_anyone_else():
+def test_the_cancel_api_answers_202_for_the_owner_and_404_for_anyone_else(order_in):
     order = order_in("ValidatingStock")
     assert api_client(8).post(f"/order/{order.id}/cancel").status_code == 404
     assert api_client().post(f"/order/{order.id}/cancel").status_code == 401
@@ -105,16 +113,16 @@ def test_the_cancel_api_answers_202_for_the_owner_and_404_for_anyone_else():
     assert response.json()["status"] == "Cancelling"
 
 
-def test_a_duplicate_compensation_reply_changes_nothing():
+def test_a_duplicate_compensation_reply_changes_nothing(order_in, cancel, reply, status_of):
     order = order_in("ValidatingStock")
-    order_cancel(order_id=order.id, customer_id=7)
+    cancel(order_id=order.id, customer_id=7)
     reply(StockReleased(order_id=order.id, quantity=1))
     reply(StockReleased(order_id=order.id, quantity=1))
     assert status_of(order) == "Cancelling"
     assert Order.objects.get(id=order.id).pending_compensations == ["billing"]
 
 
-def test_orders_waiting_past_their_deadline_are_cancelled_by_the_system(settings):
+def test_orders_waiting_past_their_deadline_are_cancelled_by_the_system(settings, order_in, reply, status_of):
     from datetime import timedelta
 
     from django.utils import timezone

@@ -7,26 +7,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connections, transaction
+from django.db import connections
 from django.utils import timezone
 
 from lotus.contracts import Envelope
 from lotus.contracts.billing import PaymentRefunded, PaymentTaken, RefundOrder
 from lotus.contracts.stock import ReleaseStock, ReserveStock, StockReleased
 from lotus.messaging.models import OutboxMessage
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import published, wait_for
 from orders.metrics import OrdersByStateCollector
 from orders.models import Order
-from orders.services import (
-    order_cancel,
-    order_escalate,
-    order_expire,
-    order_payment_taken,
-    order_place,
-    orders_expire,
-    orders_past_deadline,
-)
-from orders.tests.test_saga import reply, status_of
+from orders.services import order_escalate, order_expire, order_payment_taken, orders_expire, orders_past_deadline
 
 pytestmark = pytest.mark.usefixtures("catalog")
 all_databases = pytest.mark.django_db(databases="__all__")
@@ -44,14 +36,16 @@ def backdate(order, **ago):
 
 
 @all_databases
-def test_an_order_paid_between_the_read_and_the_expiry_is_not_cancelled_and_moves_on():
-    order = order_place(customer_id=7, product_id=1)
+def test_an_order_paid_between_the_read_and_the_expiry_is_not_cancelled_and_moves_on(place, status_of):
+    order = place(customer_id=7, product_id=1)
     backdate(order, minutes=5)
     assert (order.id, "ValidatingBilling") in orders_past_deadline()
 
-    order_payment_taken(order_id=order.id)  # the payment arrives meanwhile
+    with UnitOfWork("orders") as uow:
+        order_payment_taken(uow=uow, order_id=order.id)  # the payment arrives meanwhile
 
-    assert order_expire(order_id=order.id, status="ValidatingBilling") is None
+    with UnitOfWork("orders") as uow:
+        assert order_expire(uow=uow, order_id=order.id, status="ValidatingBilling") is None
     assert status_of(order) == "ValidatingStock"
     assert published("orders", RefundOrder) == []
     assert published("orders", ReserveStock) == [ReserveStock(order_id=order.id, product_id=1)]
@@ -59,19 +53,19 @@ def test_an_order_paid_between_the_read_and_the_expiry_is_not_cancelled_and_move
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
-def test_a_payment_committed_while_the_checker_waits_for_the_row_lock_wins(settings):
+def test_a_payment_committed_while_the_checker_waits_for_the_row_lock_wins(settings, place, status_of):
     """The race as it happens: the checker reads the id, the payment holds the order's row lock,
     the checker waits for it; once the payment commits, the order is no longer expired."""
     settings.LOTUS_WEB_PUBLISHES = False  # the rows stay in the outbox: no Kafka in this test
-    order = order_place(customer_id=7, product_id=1)
+    order = place(customer_id=7, product_id=1)
     backdate(order, minutes=5)
     paid, commit = threading.Event(), threading.Event()
     cancelled: list[Order] = []
 
     def pay():
         try:
-            with transaction.atomic(using="orders"):
-                order_payment_taken(order_id=order.id)
+            with UnitOfWork("orders") as uow:
+                order_payment_taken(uow=uow, order_id=order.id)
                 paid.set()
                 commit.wait(30)
         finally:
@@ -106,8 +100,8 @@ def _waiting_for_a_lock(alias: str) -> bool:
 
 
 @all_databases
-def test_the_age_is_measured_by_the_database_clock_not_the_checkers(monkeypatch):
-    order = order_place(customer_id=7, product_id=1)
+def test_the_age_is_measured_by_the_database_clock_not_the_checkers(monkeypatch, place, status_of):
+    order = place(customer_id=7, product_id=1)
     backdate(order, seconds=30)
     ahead = timezone.now() + timedelta(minutes=2)
     monkeypatch.setattr(timezone, "now", lambda: ahead)  # the checker's machine runs two minutes fast
@@ -119,13 +113,19 @@ def test_the_age_is_measured_by_the_database_clock_not_the_checkers(monkeypatch)
     assert status_of(order) == "Cancelling"
 
 
-def cancelling_with_billing_overdue() -> Order:
-    order = order_place(customer_id=7, product_id=1)
-    reply(PaymentTaken(order_id=order.id, customer_id=7, amount=Decimal("300")))
-    order_cancel(order_id=order.id, customer_id=7)
-    reply(StockReleased(order_id=order.id, quantity=1))  # stock confirmed; billing's answer is lost
-    assert Order.objects.get(id=order.id).pending_compensations == ["billing"]
-    return order
+@pytest.fixture
+def cancelling_with_billing_overdue(place, cancel, reply):
+    """``cancelling_with_billing_overdue()``: an order Cancelling, waiting for billing only."""
+
+    def cancelling_with_billing_overdue() -> Order:
+        order = place(customer_id=7, product_id=1)
+        reply(PaymentTaken(order_id=order.id, customer_id=7, amount=Decimal("300")))
+        cancel(order_id=order.id, customer_id=7)
+        reply(StockReleased(order_id=order.id, quantity=1))  # stock confirmed; billing's answer is lost
+        assert Order.objects.get(id=order.id).pending_compensations == ["billing"]
+        return order
+
+    return cancelling_with_billing_overdue
 
 
 def escalated_gauge() -> dict[str, float]:
@@ -134,7 +134,9 @@ def escalated_gauge() -> dict[str, float]:
 
 
 @all_databases
-def test_a_cancellation_past_its_deadline_is_escalated_once_and_asks_again_for_what_is_pending():
+def test_a_cancellation_past_its_deadline_is_escalated_once_and_asks_again_for_what_is_pending(
+    reply, status_of, cancelling_with_billing_overdue
+):
     order = cancelling_with_billing_overdue()
     assert orders_expire() == []
     assert Order.objects.get(id=order.id).escalated_at is None  # not yet past the deadline
@@ -154,7 +156,8 @@ def test_a_cancellation_past_its_deadline_is_escalated_once_and_asks_again_for_w
     assert escalated_gauge() == {"Cancelling": 1, "Cancelled": 0}
 
     assert orders_expire() == []
-    assert order_escalate(order_id=order.id) is None  # once
+    with UnitOfWork("orders") as uow:
+        assert order_escalate(uow=uow, order_id=order.id) is None  # once
     assert len(_envelopes("RefundOrder")) == 2
 
     reply(PaymentRefunded(order_id=order.id, customer_id=7, amount=Decimal("300")))
@@ -164,7 +167,7 @@ def test_a_cancellation_past_its_deadline_is_escalated_once_and_asks_again_for_w
 
 
 @all_databases
-def test_escalation_can_be_turned_off(settings):
+def test_escalation_can_be_turned_off(settings, cancelling_with_billing_overdue):
     settings.LOTUS_CANCELLING_TIMEOUT = 0
     order = cancelling_with_billing_overdue()
     backdate(order, days=1)
@@ -174,7 +177,9 @@ def test_escalation_can_be_turned_off(settings):
 
 
 @all_databases
-def test_the_admin_lists_the_escalated_orders_still_cancelling(client, django_user_model):
+def test_the_admin_lists_the_escalated_orders_still_cancelling(
+    client, django_user_model, cancelling_with_billing_overdue
+):
     stuck, fine = cancelling_with_billing_overdue(), cancelling_with_billing_overdue()
     backdate(stuck, minutes=6)
     orders_expire()

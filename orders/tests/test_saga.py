@@ -9,30 +9,20 @@ from lotus.contracts.billing import ChargeOrder, PaymentFailed, PaymentTaken
 from lotus.contracts.delivery import CourierPending, CourierReserved, ReserveCourier
 from lotus.contracts.orders import OrderInDelivery, OrderPaid, OrderPaymentFailed, OrderPlaced, OrderReserved
 from lotus.contracts.stock import ReserveStock, StockBackordered, StockReserved
-from lotus.messaging.consumer import Outcome
-from lotus.testing import deliver, deliver_envelope, published
+from lotus.messaging.registry import Outcome
+from lotus.testing import deliver_envelope, published
 from orders.handlers import REGISTRY
 from orders.models import Order
-from orders.services import order_place
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("catalog")]
-
-
-def reply(message):
-    outcome, envelope = deliver(message, to="orders", handlers=REGISTRY, correlation_id=str(message.order_id))
-    return outcome, envelope
-
-
-def status_of(order):
-    return Order.objects.get(id=order.id).status
 
 
 def history_of(order):
     return [(t.source, t.target) for t in Order.objects.get(id=order.id).transitions.all()]
 
 
-def test_placing_an_order_records_it_waiting_for_billing_and_asks_for_the_charge():
-    order = order_place(customer_id=7, product_id=1)
+def test_placing_an_order_records_it_waiting_for_billing_and_asks_for_the_charge(place):
+    order = place(customer_id=7, product_id=1)
     assert order.status == "ValidatingBilling"
     assert order.price == Decimal("300.00")
     assert published("orders") == [
@@ -42,8 +32,8 @@ def test_placing_an_order_records_it_waiting_for_billing_and_asks_for_the_charge
     assert history_of(order) == [("", "ValidatingBilling")]
 
 
-def test_the_saga_moves_forward_on_each_reply_and_writes_the_next_command():
-    order = order_place(customer_id=7, product_id=3)
+def test_the_saga_moves_forward_on_each_reply_and_writes_the_next_command(place, reply, status_of):
+    order = place(customer_id=7, product_id=3)
 
     assert reply(PaymentTaken(order_id=order.id, customer_id=7, amount=Decimal("1200")))[0] is Outcome.APPLIED
     assert status_of(order) == "ValidatingStock"
@@ -72,8 +62,8 @@ def test_the_saga_moves_forward_on_each_reply_and_writes_the_next_command():
     ]
 
 
-def test_a_failed_payment_keeps_the_order_waiting_and_tells_the_shortfall():
-    order = order_place(customer_id=8, product_id=2)
+def test_a_failed_payment_keeps_the_order_waiting_and_tells_the_shortfall(place, reply, status_of):
+    order = place(customer_id=8, product_id=2)
     reply(PaymentFailed(order_id=order.id, customer_id=8, amount=Decimal("700"), shortfall=Decimal("450.50")))
     assert status_of(order) == "ValidatingBilling"
     assert published("orders", OrderPaymentFailed) == [
@@ -83,16 +73,16 @@ def test_a_failed_payment_keeps_the_order_waiting_and_tells_the_shortfall():
     assert status_of(order) == "ValidatingStock"
 
 
-def test_a_duplicate_reply_is_skipped_by_the_inbox():
-    order = order_place(customer_id=9, product_id=1)
+def test_a_duplicate_reply_is_skipped_by_the_inbox(place, reply):
+    order = place(customer_id=9, product_id=1)
     _, envelope = reply(PaymentTaken(order_id=order.id, customer_id=9, amount=Decimal("300")))
     assert deliver_envelope(envelope, to="orders", handlers=REGISTRY) is Outcome.DUPLICATE
     assert len(published("orders", ReserveStock)) == 1
     assert len(history_of(order)) == 2
 
 
-def test_a_second_distinct_reply_for_a_passed_step_is_ignored_without_effect():
-    order = order_place(customer_id=9, product_id=1)
+def test_a_second_distinct_reply_for_a_passed_step_is_ignored_without_effect(place, reply, status_of):
+    order = place(customer_id=9, product_id=1)
     reply(PaymentTaken(order_id=order.id, customer_id=9, amount=Decimal("300")))
     outcome, _ = reply(PaymentTaken(order_id=order.id, customer_id=9, amount=Decimal("300")))
     assert outcome is Outcome.APPLIED  # applied as a message, but the state does not allow it: no effect
@@ -107,8 +97,8 @@ def test_a_second_distinct_reply_for_a_passed_step_is_ignored_without_effect():
         PaymentFailed(order_id=uuid.UUID(int=0), customer_id=1, amount=Decimal(1), shortfall=Decimal(1)),
     ],
 )
-def test_an_out_of_order_reply_is_ignored_and_the_saga_still_completes(early):
-    order = order_place(customer_id=10, product_id=1)
+def test_an_out_of_order_reply_is_ignored_and_the_saga_still_completes(early, place, reply, status_of):
+    order = place(customer_id=10, product_id=1)
     reply(PaymentTaken(order_id=order.id, customer_id=10, amount=Decimal("300")))
     before = len(published("orders"))
     reply(early.model_copy(update={"order_id": order.id}))
@@ -119,7 +109,7 @@ def test_an_out_of_order_reply_is_ignored_and_the_saga_still_completes(early):
     assert status_of(order) == "NotifyingSourceSystem"
 
 
-def test_a_reply_for_an_unknown_order_is_ignored_not_a_crash():
+def test_a_reply_for_an_unknown_order_is_ignored_not_a_crash(reply):
     outcome, _ = reply(PaymentTaken(order_id=uuid.uuid4(), customer_id=1, amount=Decimal("1")))
     assert outcome is Outcome.APPLIED
     assert published("orders") == []

@@ -12,9 +12,9 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from lotus.contracts.profiles import UserRegistered
 from lotus.testing import api_client, published, token_for
 from profiles.models import Customer
-from profiles.tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(databases="__all__")
+PASSWORD = "Saga-Customer-Pass-2026"
 OTHER_KEY = "some-other-signing-key-long-enough-for-hs256-0123456789"
 
 

@@ -10,16 +10,23 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from lotus.contracts.profiles import UserRegistered
 from lotus.messaging.models import OutboxMessage
+from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.testing import published, run_together
 from profiles.models import Customer
 from profiles.services import InvalidCredentials, customer_register, customer_tokens, token_refresh
-from profiles.tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db(databases="__all__")
+PASSWORD = "Saga-Customer-Pass-2026"
+
+
+def register(**arguments) -> Customer:
+    """:func:`customer_register` in a unit of work of its own, as the API runs it."""
+    with UnitOfWork("profiles") as uow:
+        return customer_register(uow=uow, **arguments)
 
 
 def test_register_stores_a_lower_cased_email_and_publishes_user_registered_keyed_by_the_id():
-    customer = customer_register(email="  Ann@Lotus.TEST ", password=PASSWORD, first_name="Ann", last_name="Lee")
+    customer = register(email="  Ann@Lotus.TEST ", password=PASSWORD, first_name="Ann", last_name="Lee")
     stored = Customer.objects.get()
     assert (stored.id, stored.email, stored.first_name, stored.last_name) == (
         customer.id,
@@ -35,7 +42,7 @@ def test_register_stores_a_lower_cased_email_and_publishes_user_registered_keyed
 
 def test_the_similarity_validator_sees_the_customer():
     with pytest.raises(ValidationError) as refused:
-        customer_register(email="annabelle.whitfield@lotus.test", password="annabelle.whitfield")
+        register(email="annabelle.whitfield@lotus.test", password="annabelle.whitfield")
     assert "too similar" in str(refused.value.detail["password"])
     assert not Customer.objects.exists()
     assert published("profiles") == []
@@ -43,7 +50,7 @@ def test_the_similarity_validator_sees_the_customer():
 
 @pytest.mark.real_hasher
 def test_the_password_is_hashed_with_the_projects_default_hasher():
-    customer = customer_register(email="ann@lotus.test", password=PASSWORD)
+    customer = register(email="ann@lotus.test", password=PASSWORD)
     stored = Customer.objects.get(id=customer.id).password
     assert PASSWORD not in stored
     assert identify_hasher(stored).algorithm == get_hasher("default").algorithm
@@ -55,8 +62,8 @@ def test_the_password_is_hashed_with_the_projects_default_hasher():
 def test_two_concurrent_registrations_of_one_email_create_one_customer():
     errors = run_together(
         [
-            lambda: customer_register(email="bob@lotus.test", password=PASSWORD),
-            lambda: customer_register(email="BOB@lotus.test", password=PASSWORD),
+            lambda: register(email="bob@lotus.test", password=PASSWORD),
+            lambda: register(email="BOB@lotus.test", password=PASSWORD),
         ]
     )
     assert len(errors) == 1
@@ -67,21 +74,21 @@ def test_two_concurrent_registrations_of_one_email_create_one_customer():
 
 
 def test_sign_in_gives_tokens_carrying_the_customers_claims():
-    customer = customer_register(email="ann@lotus.test", password=PASSWORD)
+    customer = register(email="ann@lotus.test", password=PASSWORD)
     tokens = customer_tokens(email="Ann@Lotus.test", password=PASSWORD)
     for token in (AccessToken(tokens["access"]), RefreshToken(tokens["refresh"])):
         assert (int(token["user_id"]), token["email"], token["is_staff"]) == (customer.id, "ann@lotus.test", False)
 
 
 def test_sign_in_refuses_a_deactivated_customer():
-    customer_register(email="ann@lotus.test", password=PASSWORD)
+    register(email="ann@lotus.test", password=PASSWORD)
     Customer.objects.update(is_active=False)
     with pytest.raises(InvalidCredentials):
         customer_tokens(email="ann@lotus.test", password=PASSWORD)
 
 
 def test_refresh_reads_the_claims_again_from_the_account():
-    customer = customer_register(email="ann@lotus.test", password=PASSWORD)
+    customer = register(email="ann@lotus.test", password=PASSWORD)
     tokens = customer_tokens(email="ann@lotus.test", password=PASSWORD)
     Customer.objects.filter(id=customer.id).update(is_staff=True)
     access = AccessToken(token_refresh(refresh=tokens["refresh"]))
@@ -90,7 +97,7 @@ def test_refresh_reads_the_claims_again_from_the_account():
 
 @pytest.mark.parametrize("change", ["deactivate", "delete"])
 def test_refresh_is_refused_once_the_account_is_gone(change):
-    customer_register(email="ann@lotus.test", password=PASSWORD)
+    register(email="ann@lotus.test", password=PASSWORD)
     tokens = customer_tokens(email="ann@lotus.test", password=PASSWORD)
     if change == "deactivate":
         Customer.objects.update(is_active=False)
@@ -101,7 +108,7 @@ def test_refresh_is_refused_once_the_account_is_gone(change):
 
 
 def test_refresh_refuses_an_expired_refresh_token():
-    customer = customer_register(email="ann@lotus.test", password=PASSWORD)
+    customer = register(email="ann@lotus.test", password=PASSWORD)
     refresh = RefreshToken.for_user(customer)
     refresh.set_exp(from_time=timezone.now() - timedelta(days=30))
     with pytest.raises(InvalidCredentials):
