@@ -20,10 +20,10 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
-from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Account, Charge, LedgerEntry
+from lotus.conf import lotus_settings
 from lotus.contracts import Message
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
 from lotus.db import insert_unless_present, locked, select, update, waited_longer_than
@@ -129,7 +129,7 @@ def charge_refund(*, order_id: uuid.UUID, customer_id: int, causation_id: uuid.U
 
 def _no_longer_holds() -> Callable[[Charge], bool]:
     """Whether a waiting charge has waited past the hold time, so that later ones may pass it."""
-    waited = waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS, using=ALIAS)
+    waited = waited_longer_than(lotus_settings.QUEUE["HOLD_SECONDS"], using=ALIAS)
     return lambda charge: waited(charge.created_at)
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
 from delivery.models import HOUR, Courier, DeliveryRequest, SlotBooking, start_of_hour
+from lotus.conf import lotus_settings
 from lotus.contracts import Message
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
 from lotus.db import insert_unless_present, select, update
@@ -34,7 +34,7 @@ NO_FREE_COURIER = "no free courier"
 
 def horizon_days() -> int:
     """How many days ahead a booking looks for a free slot."""
-    return getattr(settings, "LOTUS_DELIVERY_HORIZON_DAYS", 30)
+    return lotus_settings.DELIVERY["HORIZON_DAYS"]
 
 
 def courier_reserve(

@@ -20,9 +20,9 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from lotus.conf import lotus_settings
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
 from lotus.db import database_now, exists, insert_unless_present, locked, update, waited_longer_than
 from lotus.errors import LotusError, NotFound
@@ -166,7 +166,7 @@ def _serve_queue(item: StockItem, *, causation_id: uuid.UUID | None) -> list[uui
 
 def _a_waiting_one_holds(product_id: int) -> bool:
     """Whether a waiting reservation of the product has waited less than the hold time."""
-    seconds = settings.LOTUS_QUEUE_HOLD_SECONDS
+    seconds = lotus_settings.QUEUE["HOLD_SECONDS"]
     if seconds <= 0:
         return True
     cutoff = database_now(ALIAS) - timedelta(seconds=seconds)
@@ -177,7 +177,7 @@ def _a_waiting_one_holds(product_id: int) -> bool:
 
 def _no_longer_holds() -> Callable[[Reservation], bool]:
     """Whether a waiting reservation has waited past the hold time, so that later ones may pass it."""
-    waited = waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS, using=ALIAS)
+    waited = waited_longer_than(lotus_settings.QUEUE["HOLD_SECONDS"], using=ALIAS)
     return lambda reservation: waited(reservation.created_at)
 
 

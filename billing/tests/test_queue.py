@@ -12,16 +12,16 @@ from billing.models import Account, Charge
 from billing.services import account_deposit, charge_order, charge_refund
 from billing.tests.books import assert_ledgers_balance
 from lotus.contracts.billing import PaymentTaken
-from lotus.testing import published
+from lotus.testing import lotus_override, published
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 D = Decimal
 
 
 @pytest.fixture(autouse=True)
-def books(settings):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 600
-    yield
+def books():
+    with lotus_override("QUEUE", HOLD_SECONDS=600):
+        yield
     assert_ledgers_balance()
 
 
@@ -84,8 +84,8 @@ def test_a_stuck_charge_is_still_dropped_by_its_compensation_and_never_taken():
     assert balance() == D("6000")
 
 
-def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come(settings):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 0
+@lotus_override("QUEUE", HOLD_SECONDS=0)
+def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come():
     stuck_charge(waited=timedelta(days=1))
     account_deposit(customer_id=1, amount=D("1000"))
     assert charge_order(order_id=uuid.uuid4(), customer_id=1, amount=D("300")).status == "waiting"

@@ -7,7 +7,7 @@ import pytest
 
 from delivery.services import courier_reserve
 from delivery.tests.helpers import assert_slots_consistent, request_of
-from lotus.testing import api_client
+from lotus.testing import api_client, lotus_override
 
 pytestmark = [pytest.mark.django_db(databases="__all__"), pytest.mark.usefixtures("two_couriers")]
 
@@ -73,8 +73,8 @@ def test_an_order_that_is_not_waiting_is_a_409():
     assert_slots_consistent()
 
 
-def test_no_free_courier_is_a_409_with_a_clear_message(settings, two_couriers, tomorrow_at_ten):
-    settings.LOTUS_DELIVERY_HORIZON_DAYS = 1
+@lotus_override("DELIVERY", HORIZON_DAYS=1)
+def test_no_free_courier_is_a_409_with_a_clear_message(two_couriers, tomorrow_at_ten):
     for courier in two_couriers:
         courier.capacity_per_slot = 0
         courier.save()

@@ -12,7 +12,7 @@ from delivery.services import AWAITING_OPERATOR, NO_FREE_COURIER, courier_releas
 from delivery.tests.helpers import assert_slots_consistent, booked, next_full_hours, request_of
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
 from lotus.errors import Conflict, NotFound
-from lotus.testing import published
+from lotus.testing import lotus_override, published
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -102,8 +102,8 @@ def test_without_couriers_the_request_waits_for_a_free_one():
     assert published("delivery") == [CourierPending(order_id=order, reason=NO_FREE_COURIER)]
 
 
-def test_the_search_stops_at_the_horizon(settings, tomorrow_at_ten):
-    settings.LOTUS_DELIVERY_HORIZON_DAYS = 1
+@lotus_override("DELIVERY", HORIZON_DAYS=1)
+def test_the_search_stops_at_the_horizon(tomorrow_at_ten):
     Courier.objects.create(name="Solo", capacity_per_slot=1)
     day = [courier_reserve(order_id=new_order(), product_id=1, slot=tomorrow_at_ten) for _ in range(24)]
     assert [r.slot for r in day] == [tomorrow_at_ten + n * HOUR for n in range(24)]
@@ -113,10 +113,10 @@ def test_the_search_stops_at_the_horizon(settings, tomorrow_at_ten):
     assert_slots_consistent()
 
 
+@lotus_override("DELIVERY", HORIZON_DAYS=200)
 def test_finding_the_earliest_free_slot_among_thousands_of_full_ones_takes_a_few_queries(
-    settings, django_assert_max_num_queries, tomorrow_at_ten
+    django_assert_max_num_queries, tomorrow_at_ten
 ):
-    settings.LOTUS_DELIVERY_HORIZON_DAYS = 200
     solo = Courier.objects.create(name="Solo", capacity_per_slot=1)
     SlotBooking.objects.bulk_create(
         [SlotBooking(courier=solo, slot=tomorrow_at_ten + n * HOUR, booked=1) for n in range(3000)]

@@ -8,7 +8,6 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -16,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from lotus.auth import customer_id
+from lotus.conf import lotus_settings
 from lotus.errors import LotusError, Unprocessable
 from lotus.idempotency.models import IdempotencyRecord
 from lotus.topology import alias_for
@@ -71,7 +71,7 @@ def _claim(alias: str, customer: int, key: str, fingerprint: str) -> Idempotency
     then finds the stored response.
     """
     records = IdempotencyRecord.objects.using(alias)
-    expired = timezone.now() - timedelta(hours=settings.LOTUS_IDEMPOTENCY_TTL_HOURS)
+    expired = timezone.now() - timedelta(hours=lotus_settings.IDEMPOTENCY["TTL_HOURS"])
     records.filter(customer_id=customer, key=key, created_at__lt=expired).delete()
     records.bulk_create(
         [IdempotencyRecord(customer_id=customer, key=key, fingerprint=fingerprint)], ignore_conflicts=True

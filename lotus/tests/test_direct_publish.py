@@ -14,6 +14,7 @@ from lotus.contracts import Envelope
 from lotus.messaging.models import OutboxMessage
 from lotus.messaging.outbox import NOTIFY_CHANNEL, physical_topic, publish_envelope
 from lotus.messaging.relay import Relay, Row, unclaimed
+from lotus.testing import lotus_override
 from lotus.tests.test_consumer_batch import TOPIC, fresh_consumer, ping, records_of, send_from_orders
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
@@ -127,8 +128,8 @@ def test_a_key_with_unsent_rows_is_left_to_the_relay(kafka_namespace):
     assert consumer.publisher.acknowledged == [going.id]
 
 
-def test_rows_of_a_consumer_that_died_before_publishing_go_out_when_the_claim_lapses(kafka_namespace, settings):
-    settings.LOTUS_OUTBOX_CLAIM_SECONDS = 1.0
+@lotus_override("OUTBOX", CLAIM_SECONDS=1.0)
+def test_rows_of_a_consumer_that_died_before_publishing_go_out_when_the_claim_lapses(kafka_namespace):
     key = str(uuid.uuid4())
     send_from_orders(ping("orphan", key))
     consumer = fresh_consumer("notifications")
@@ -265,8 +266,8 @@ def test_a_request_with_a_fresh_key_publishes_its_rows_after_the_commit(kafka_na
     assert Envelope.from_bytes(record.value()).payload["note"] == "placed"
 
 
-def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace, settings):
-    settings.LOTUS_WEB_PUBLISHES = False
+@lotus_override("WEB", PUBLISHES=False)
+def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace):
     key = str(uuid.uuid4())
     start_a_saga(key, "for the relay")
 
@@ -286,11 +287,11 @@ def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace, set
     assert echo_rows(key, alias="orders")[0].sent_at is not None
 
 
-def test_a_request_whose_broker_is_away_leaves_its_rows_claimed_for_the_relay(kafka_namespace, settings, monkeypatch):
+@lotus_override("WEB", PUBLISH_WAIT_SECONDS=0.3)
+def test_a_request_whose_broker_is_away_leaves_its_rows_claimed_for_the_relay(kafka_namespace, monkeypatch):
     from lotus.messaging import direct
     from lotus.messaging.kafka import make_producer
 
-    settings.LOTUS_WEB_PUBLISH_WAIT_SECONDS = 0.3
     monkeypatch.setattr(direct, "_shared_producer", make_producer(**{"bootstrap.servers": "127.0.0.1:1"}))
     key = str(uuid.uuid4())
     start_a_saga(key, "no broker")  # does not raise: the order is placed all the same

@@ -15,7 +15,7 @@ from lotus.contracts.diagnostics import Ping
 from lotus.messaging.models import InboxMessage, OutboxMessage
 from lotus.messaging.outbox import publish
 from lotus.messaging.relay import Relay
-from lotus.testing import wait_for, worker_environment
+from lotus.testing import lotus_override, wait_for, worker_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases="__all__", transaction=True)]
 
@@ -61,9 +61,9 @@ def test_an_unknown_service_is_a_clear_command_error(kafka_namespace):
     assert "unknown service(s) payments" in result.stderr
 
 
-def test_the_relay_prunes_sent_rows_and_inbox_records_older_than_their_retention(settings):
-    settings.LOTUS_OUTBOX_RETENTION_HOURS = 1
-    settings.LOTUS_INBOX_RETENTION_HOURS = 48
+@lotus_override("OUTBOX", RETENTION_HOURS=1)
+@lotus_override("KAFKA", RETENTION_HOURS=24)  # the inbox keeps ids for it + the margin: 48 hours
+def test_the_relay_prunes_sent_rows_and_inbox_records_older_than_their_retention():
     with transaction.atomic(using="billing"):
         old = publish(Ping(note="old"), service="billing", correlation_id="k")
         recent = publish(Ping(note="recent"), service="billing", correlation_id="k")

@@ -9,7 +9,7 @@ from lotus.contracts.delivery import CourierReleased, CourierReserved, ReleaseCo
 from lotus.contracts.orders import OrderCancelled
 from lotus.contracts.stock import ReleaseStock, ReserveStock, StockReleased, StockReserved
 from lotus.errors import Conflict
-from lotus.testing import api_client, published
+from lotus.testing import api_client, lotus_override, published
 from orders.models import Order
 from orders.services import order_cancel, order_place
 from orders.tests.test_saga import reply, status_of
@@ -114,15 +114,14 @@ def test_a_duplicate_compensation_reply_changes_nothing():
     assert Order.objects.get(id=order.id).pending_compensations == ["billing"]
 
 
-def test_orders_waiting_past_their_deadline_are_cancelled_by_the_system(settings):
+@lotus_override("DEADLINES", PAYMENT=1800, STOCK=0)  # stock: off
+def test_orders_waiting_past_their_deadline_are_cancelled_by_the_system():
     from datetime import timedelta
 
     from django.utils import timezone
 
     from orders.services import orders_expire
 
-    settings.LOTUS_PAYMENT_TIMEOUT = 1800
-    settings.LOTUS_STOCK_TIMEOUT = 0  # off
     late = order_in("ValidatingBilling")
     fresh = order_in("ValidatingBilling")
     waiting_for_stock = order_in("ValidatingStock")

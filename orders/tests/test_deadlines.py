@@ -14,7 +14,7 @@ from lotus.contracts import Envelope
 from lotus.contracts.billing import PaymentRefunded, PaymentTaken, RefundOrder
 from lotus.contracts.stock import ReleaseStock, ReserveStock, StockReleased
 from lotus.messaging.models import OutboxMessage
-from lotus.testing import published, wait_for
+from lotus.testing import lotus_override, published, wait_for
 from orders.metrics import OrdersByStateCollector
 from orders.models import Order
 from orders.services import (
@@ -33,10 +33,9 @@ all_databases = pytest.mark.django_db(databases="__all__")
 
 
 @pytest.fixture(autouse=True)
-def deadlines(settings):
-    settings.LOTUS_PAYMENT_TIMEOUT = 60
-    settings.LOTUS_STOCK_TIMEOUT = 60
-    settings.LOTUS_CANCELLING_TIMEOUT = 300
+def deadlines():
+    with lotus_override("DEADLINES", PAYMENT=60, STOCK=60, CANCELLING=300):
+        yield
 
 
 def backdate(order, **ago):
@@ -59,10 +58,10 @@ def test_an_order_paid_between_the_read_and_the_expiry_is_not_cancelled_and_move
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
-def test_a_payment_committed_while_the_checker_waits_for_the_row_lock_wins(settings):
+@lotus_override("WEB", PUBLISHES=False)  # the rows stay in the outbox: no Kafka in this test
+def test_a_payment_committed_while_the_checker_waits_for_the_row_lock_wins():
     """The race as it happens: the checker reads the id, the payment holds the order's row lock,
     the checker waits for it; once the payment commits, the order is no longer expired."""
-    settings.LOTUS_WEB_PUBLISHES = False  # the rows stay in the outbox: no Kafka in this test
     order = order_place(customer_id=7, product_id=1)
     backdate(order, minutes=5)
     paid, commit = threading.Event(), threading.Event()
@@ -164,8 +163,8 @@ def test_a_cancellation_past_its_deadline_is_escalated_once_and_asks_again_for_w
 
 
 @all_databases
-def test_escalation_can_be_turned_off(settings):
-    settings.LOTUS_CANCELLING_TIMEOUT = 0
+@lotus_override("DEADLINES", CANCELLING=0)
+def test_escalation_can_be_turned_off():
     order = cancelling_with_billing_overdue()
     backdate(order, days=1)
     assert orders_expire() == []

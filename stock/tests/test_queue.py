@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from lotus.contracts.stock import StockReserved
-from lotus.testing import published
+from lotus.testing import lotus_override, published
 from stock.models import Reservation
 from stock.services import stock_receive, stock_release, stock_reserve
 from stock.tests.helpers import assert_stock_balances, counters, status_of
@@ -19,9 +19,9 @@ PRODUCT = 2  # none on hand in the seed
 
 
 @pytest.fixture(autouse=True)
-def balanced(settings):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 600
-    yield
+def balanced():
+    with lotus_override("QUEUE", HOLD_SECONDS=600):
+        yield
     assert_stock_balances()
 
 
@@ -97,8 +97,8 @@ def test_a_stuck_reservation_is_still_withdrawn_by_its_release_and_never_served(
     assert counters(PRODUCT) == (10, 0, 10)
 
 
-def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come(settings):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 0
+@lotus_override("QUEUE", HOLD_SECONDS=0)
+def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come():
     stuck_reservation(waited=timedelta(days=1))
     stock_receive(product_id=PRODUCT, count=2)
     assert stock_reserve(order_id=uuid.uuid4(), product_id=PRODUCT).status == "waiting"

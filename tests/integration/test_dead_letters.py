@@ -25,7 +25,7 @@ from lotus.messaging.consumer import Consumer, Outcome, replay
 from lotus.messaging.models import DeadLetter, InboxMessage
 from lotus.messaging.registry import Handlers
 from lotus.messaging.relay import Relay
-from lotus.testing import Worker, published, wait_for
+from lotus.testing import Worker, lotus_override, published, wait_for
 from orders import handlers as orders_handlers
 from orders.models import Order
 from orders.services import order_cancel, order_place, orders_expire
@@ -37,9 +37,10 @@ PRICE = Decimal("300")
 
 
 @pytest.fixture(autouse=True)
-def deadlines(settings):
-    settings.LOTUS_CANCELLING_TIMEOUT = 300
-    settings.LOTUS_WEB_PUBLISHES = False  # the harness or the relay carries every message
+def deadlines():
+    # The harness or the relay carries every message.
+    with lotus_override("DEADLINES", CANCELLING=300), lotus_override("WEB", PUBLISHES=False):
+        yield
 
 
 def paid_and_cancelled(saga: SagaHarness, *, hold) -> Order:
