@@ -7,6 +7,7 @@ never see each other's messages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -36,3 +37,27 @@ def pytest_report_header(config):
         f"lotus: DATABASE_URL={'set' if os.environ.get('DATABASE_URL') else 'unset (SQLite)'}",
         f"lotus: KAFKA_BOOTSTRAP_SERVERS={os.environ.get('KAFKA_BOOTSTRAP_SERVERS', '127.0.0.1:9092 (default)')}",
     ]
+
+
+@pytest.fixture
+def lotus_setting():
+    """Change Lotus settings until the test ends: ``lotus_setting("QUEUE", HOLD_SECONDS=0)``
+    (what :func:`lotus.testing.lotus_override` does for a block)."""
+    from lotus.testing import lotus_override
+
+    with contextlib.ExitStack() as stack:
+        yield lambda section, **values: stack.enter_context(lotus_override(section, **values))
+
+
+@pytest.fixture(autouse=True)
+def _publish_after_commit_only_with_topics(request):
+    """A unit of work that owns its transaction produces its rows after the commit; without the
+    session's topics (``kafka_namespace``) that would wait on topics that do not exist, so such
+    tests leave their rows to the relay, as ``WEB["PUBLISHES"] = False`` does."""
+    if "kafka_namespace" in request.fixturenames:
+        yield
+        return
+    from lotus.testing import lotus_override
+
+    with lotus_override("WEB", PUBLISHES=False):
+        yield

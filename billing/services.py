@@ -23,10 +23,10 @@ import uuid
 from collections.abc import Callable
 from decimal import Decimal
 
-from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Account, Charge, LedgerEntry
+from lotus.conf import lotus_settings
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
 from lotus.messaging.unit_of_work import UnitOfWork
 
@@ -125,7 +125,7 @@ def charge_refund(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int) -> 
 
 def _no_longer_holds(uow: UnitOfWork) -> Callable[[Charge], bool]:
     """Whether a waiting charge has waited past the hold time, so that later ones may pass it."""
-    waited = uow.waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS)
+    waited = uow.waited_longer_than(lotus_settings.QUEUE["HOLD_SECONDS"])
     return lambda charge: waited(charge.created_at)
 
 

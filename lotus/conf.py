@@ -1,42 +1,226 @@
-"""TEMPORARY stub until the settings branch lands: reads the flat settings."""
+"""Lotus's own settings: one namespace, ``settings.LOTUS``, read through :data:`lotus_settings`.
+
+A deployment sets environment variables (``LOTUS_RELAY_BATCH_SIZE`` and the others the README
+lists); ``lotus/settings.py`` puts those that are set into ``LOTUS = {"RELAY": {"BATCH_SIZE": 200}}``
+and nothing else, so every default lives here, in :data:`DEFAULTS`, next to what it does. Code
+reads one section at a time::
+
+    from lotus.conf import lotus_settings
+
+    max_attempts = lotus_settings.CONSUMER["MAX_ATTEMPTS"]
+
+A missing key takes its default; an unknown section or key is refused (``ImproperlyConfigured``)
+rather than silently ignored, so a typo cannot leave a setting at its default unnoticed. The
+sections are read-only: they are computed once from ``settings.LOTUS`` and again whenever
+``override_settings`` (pytest-django's ``settings`` fixture too) changes it. A process that
+changes a setting for the rest of its life (a test session's fresh Kafka namespace) calls
+:meth:`LotusSettings.change`; tests use :func:`lotus.testing.lotus_override`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from lotus.topology import SERVICES
+
+DEFAULTS: dict[str, Any] = {
+    # The services whose HTTP API this web process serves (a tuple of names, not a section).
+    "SERVICES": SERVICES,
+    "KAFKA": {
+        # Prefix of every topic and consumer group ("": none; each test session takes a fresh one).
+        "NAMESPACE": "",
+        # Partitions of each topic `manage.py kafka_topics` creates (consumers scale up to this).
+        "PARTITIONS": 3,
+        # How long topics keep records (their `retention.ms`); the inbox must remember ids longer.
+        "RETENTION_HOURS": 168.0,
+    },
+    "RELAY": {
+        # Outbox rows per relay batch.
+        "BATCH_SIZE": 500,
+        # The relay's fallback poll when no NOTIFY arrives (SQLite polls every 50 ms).
+        "POLL_SECONDS": 1.0,
+        # A standby relay takes over within this long from a leader that died, froze or lost its network.
+        "LEASE_SECONDS": 10.0,
+        # Refusals of one row (while the broker answers) after which the relay parks it for an operator.
+        "MAX_ATTEMPTS": 8,
+    },
+    "OUTBOX": {
+        # Sent outbox rows older than this are pruned by the relay.
+        "RETENTION_HOURS": 24.0,
+        # How long the relay leaves rows a consumer or a request claimed alone; then it publishes them.
+        "CLAIM_SECONDS": 10.0,
+    },
+    "INBOX": {
+        # Applied message ids older than this are pruned by the relay; None: KAFKA's + the margin.
+        "RETENTION_HOURS": None,
+        # How much longer than the topics keep records the inbox must remember message ids.
+        "RETENTION_MARGIN_HOURS": 24.0,
+    },
+    "CONSUMER": {
+        # Tries of a failing handler before its message is dead-lettered.
+        "MAX_ATTEMPTS": 5,
+        # First retry delay of a failing handler, doubled each time (capped at 5 s).
+        "BACKOFF_SECONDS": 0.2,
+        # How often applied offsets are committed to Kafka (a crash redelivers that much; the inbox drops it).
+        "COMMIT_INTERVAL_MS": 1000,
+        # Consumers publish each batch's outbox rows right after its commit; False: the relay does all.
+        "PUBLISHES": True,
+    },
+    "WEB": {
+        # A request that starts a saga publishes its outbox rows right after its commit; False: the relay does.
+        "PUBLISHES": True,
+        # How long that request waits for the broker; rows not acknowledged go when their claim lapses.
+        "PUBLISH_WAIT_SECONDS": 1.0,
+    },
+    "QUEUE": {
+        # A waiting charge or reservation older than this (database clock) stops holding back later ones.
+        "HOLD_SECONDS": 600.0,
+    },
+    "IDEMPOTENCY": {
+        # How long an Idempotency-Key is remembered.
+        "TTL_HOURS": 24.0,
+    },
+    "METRICS": {
+        # Relays and consumers serve /metrics on this port (0: they do not; web always does).
+        "PORT": 0,
+        # Collectors added to /metrics for a service this process runs: {service: dotted class path}.
+        "COLLECTORS": {"orders": "orders.metrics.OrdersByStateCollector"},
+    },
+    "DEADLINES": {
+        # Seconds an order may wait for its payment (ValidatingBilling) before it is cancelled; 0: off.
+        "PAYMENT": 0.0,
+        # Seconds an order may wait for its stock reservation (ValidatingStock); 0: off.
+        "STOCK": 0.0,
+        # Seconds an order may wait for its courier (ValidatingDelivery); 0: off.
+        "DELIVERY": 0.0,
+        # Seconds an order may stay Cancelling before it is escalated, once; 0: never.
+        "CANCELLING": 300.0,
+        # How often `manage.py expire_orders --loop` looks for orders past a deadline.
+        "CHECK_SECONDS": 5.0,
+    },
+    "OPERATOR": {
+        # Email of the operator (staff) account `manage.py seed` creates or updates.
+        "EMAIL": "operator@lotus.local",
+        # Its password.
+        "PASSWORD": "operator-secret-42",
+    },
+    "DELIVERY": {
+        # How many days ahead a booking looks for a free courier slot.
+        "HORIZON_DAYS": 30,
+    },
+}
 
 
-class _Stub:
-    _MAP = {
-        "KAFKA": {
-            "NAMESPACE": "LOTUS_KAFKA_NAMESPACE",
-            "PARTITIONS": "LOTUS_KAFKA_PARTITIONS",
-            "RETENTION_HOURS": "LOTUS_KAFKA_RETENTION_HOURS",
-        },
-        "RELAY": {
-            "BATCH_SIZE": "LOTUS_RELAY_BATCH_SIZE",
-            "POLL_SECONDS": "LOTUS_RELAY_POLL_SECONDS",
-            "LEASE_SECONDS": "LOTUS_RELAY_LEASE_SECONDS",
-            "MAX_ATTEMPTS": "LOTUS_RELAY_MAX_ATTEMPTS",
-        },
-        "OUTBOX": {"RETENTION_HOURS": "LOTUS_OUTBOX_RETENTION_HOURS", "CLAIM_SECONDS": "LOTUS_OUTBOX_CLAIM_SECONDS"},
-        "INBOX": {"RETENTION_HOURS": "LOTUS_INBOX_RETENTION_HOURS"},
-        "CONSUMER": {
-            "MAX_ATTEMPTS": "LOTUS_CONSUMER_MAX_ATTEMPTS",
-            "BACKOFF_SECONDS": "LOTUS_CONSUMER_BACKOFF_SECONDS",
-            "COMMIT_INTERVAL_MS": "LOTUS_CONSUMER_COMMIT_INTERVAL_MS",
-            "PUBLISHES": "LOTUS_CONSUMER_PUBLISHES",
-        },
-        "WEB": {"PUBLISHES": "LOTUS_WEB_PUBLISHES", "PUBLISH_WAIT_SECONDS": "LOTUS_WEB_PUBLISH_WAIT_SECONDS"},
-        "QUEUE": {"HOLD_SECONDS": "LOTUS_QUEUE_HOLD_SECONDS"},
-        "DEADLINES": {
-            "PAYMENT": "LOTUS_PAYMENT_TIMEOUT",
-            "STOCK": "LOTUS_STOCK_TIMEOUT",
-            "DELIVERY": "LOTUS_DELIVERY_TIMEOUT",
-            "CANCELLING": "LOTUS_CANCELLING_TIMEOUT",
-            "CHECK_SECONDS": "LOTUS_DEADLINE_CHECK_SECONDS",
-        },
-    }
+def resolve(lotus: Mapping[str, Any]) -> dict[str, Any]:
+    """Every Lotus setting: ``lotus`` (a ``LOTUS`` setting) over :data:`DEFAULTS`, checked.
 
-    def __getattr__(self, name):
-        return {key: getattr(settings, flat) for key, flat in self._MAP[name].items()}
+    Raises ``ImproperlyConfigured`` for an unknown section or key, an unknown service, and an
+    inbox that would forget message ids Kafka still redelivers."""
+    if not isinstance(lotus, Mapping):
+        raise ImproperlyConfigured(f"LOTUS must be a dict of sections, not {type(lotus).__name__}")
+    for section in lotus:
+        if section not in DEFAULTS:
+            raise ImproperlyConfigured(f"LOTUS has no section {section!r}; its sections are {', '.join(DEFAULTS)}")
+    resolved: dict[str, Any] = {"SERVICES": _services(lotus.get("SERVICES", DEFAULTS["SERVICES"]))}
+    for section, defaults in DEFAULTS.items():
+        if section == "SERVICES":
+            continue
+        given = lotus.get(section, {})
+        if not isinstance(given, Mapping):
+            raise ImproperlyConfigured(f'LOTUS["{section}"] must be a dict, not {type(given).__name__}')
+        for key in given:
+            if key not in defaults:
+                raise ImproperlyConfigured(f'LOTUS["{section}"] has no key {key!r}; its keys are {", ".join(defaults)}')
+        resolved[section] = {**copy.deepcopy(defaults), **given}
+    _check_retention(kafka=resolved["KAFKA"], inbox=resolved["INBOX"])
+    return {name: MappingProxyType(value) if isinstance(value, dict) else value for name, value in resolved.items()}
 
 
-lotus_settings = _Stub()
+def _services(services: Any) -> tuple[str, ...]:
+    services = tuple(services)
+    unknown = [name for name in services if name not in SERVICES]
+    if unknown:
+        raise ImproperlyConfigured(
+            f'LOTUS["SERVICES"] names unknown service(s) {", ".join(map(str, unknown))}; they are {", ".join(SERVICES)}'
+        )
+    return services
+
+
+def _check_retention(*, kafka: dict[str, Any], inbox: dict[str, Any]) -> None:
+    """Fill in the inbox retention's default, and refuse one too short: a consumer group whose
+    committed offsets expired re-reads a topic from its earliest record, so a duplicate can
+    arrive as long as Kafka keeps the message, plus a margin for the consumer that catches up late."""
+    topics, margin = kafka["RETENTION_HOURS"], inbox["RETENTION_MARGIN_HOURS"]
+    if topics <= 0 or margin < 0:
+        raise ImproperlyConfigured(
+            f'KAFKA["RETENTION_HOURS"] (LOTUS_KAFKA_RETENTION_HOURS={topics:g}) must be positive and '
+            f'INBOX["RETENTION_MARGIN_HOURS"] (LOTUS_INBOX_RETENTION_MARGIN_HOURS={margin:g}) not negative'
+        )
+    if inbox["RETENTION_HOURS"] is None:
+        inbox["RETENTION_HOURS"] = topics + margin
+    if inbox["RETENTION_HOURS"] < topics + margin:
+        raise ImproperlyConfigured(
+            f'INBOX["RETENTION_HOURS"] (LOTUS_INBOX_RETENTION_HOURS={inbox["RETENTION_HOURS"]:g}) is shorter than '
+            f'KAFKA["RETENTION_HOURS"] (LOTUS_KAFKA_RETENTION_HOURS={topics:g}) + '
+            f'INBOX["RETENTION_MARGIN_HOURS"] (LOTUS_INBOX_RETENTION_MARGIN_HOURS={margin:g}): a message Kafka '
+            "still redelivers would be applied twice once its inbox id is pruned; raise "
+            "LOTUS_INBOX_RETENTION_HOURS (or unset it for the default) or lower the topics' retention"
+        )
+
+
+def amended(lotus: Mapping[str, Any], section: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A new ``LOTUS`` setting: ``lotus`` with ``values`` set in ``section`` (``lotus`` is left
+    as it is). Refused like :func:`resolve` refuses, here rather than at the next read."""
+    if not isinstance(DEFAULTS.get(section), dict):
+        raise ImproperlyConfigured(f"{section!r} is not a Lotus settings section; they are {', '.join(DEFAULTS)}")
+    changed = {**lotus, section: {**lotus.get(section, {}), **values}}
+    resolve(changed)
+    return changed
+
+
+class LotusSettings:
+    """The sections of ``settings.LOTUS`` over their defaults, as attributes:
+    ``lotus_settings.RELAY["BATCH_SIZE"]``; ``lotus_settings.SERVICES`` is a tuple."""
+
+    def __init__(self) -> None:
+        self._resolved: dict[str, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        resolved = self._resolved
+        if resolved is None:
+            resolved = self._resolved = resolve(getattr(settings, "LOTUS", {}))
+        try:
+            return resolved[name]
+        except KeyError:
+            raise AttributeError(f"Lotus has no settings section {name!r}; they are {', '.join(DEFAULTS)}") from None
+
+    def reload(self) -> None:
+        """Read ``settings.LOTUS`` again at the next access."""
+        self._resolved = None
+
+    def change(self, section: str, **values: Any) -> None:
+        """Change settings of this process from now on: ``change("KAFKA", NAMESPACE="bench1")``.
+
+        Writes ``settings.LOTUS``, so the change outlives every later reload (an override that
+        is active keeps it only until it ends, as for any setting)."""
+        settings.LOTUS = amended(getattr(settings, "LOTUS", {}), section, values)
+        self.reload()
+
+
+lotus_settings = LotusSettings()
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting == "LOTUS":
+        lotus_settings.reload()

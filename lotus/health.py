@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
 
+from lotus.conf import lotus_settings
 from lotus.messaging import kafka
 from lotus.topology import alias_for
 
@@ -16,7 +16,7 @@ def healthz(request):
 
 def readyz(request):
     checks: dict[str, str] = {}
-    for service in settings.LOTUS_SERVICES:
+    for service in lotus_settings.SERVICES:
         alias = alias_for(service)
         try:
             with connections[alias].cursor() as cursor:

@@ -5,8 +5,8 @@
   (:func:`serve`); ``make up`` leaves it unset because its processes share one machine.
 * Every process also exports, read from the databases at scrape time, the outbox backlog and
   the age of the oldest unsent row per service (:class:`OutboxCollector`), plus whatever the
-  collectors named in ``LOTUS_METRICS_COLLECTORS`` add for the services it runs (orders:
-  orders by state).
+  collectors named in ``lotus_settings.METRICS["COLLECTORS"]`` add for the services it runs
+  (orders: orders by state).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from importlib import import_module
 
-from django.conf import settings
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from lotus.conf import lotus_settings
 from lotus.topology import alias_for
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def register_collectors(services: list[str]) -> None:
         return
     _registered = True
     REGISTRY.register(OutboxCollector(services))
-    for service, path in settings.LOTUS_METRICS_COLLECTORS.items():
+    for service, path in lotus_settings.METRICS["COLLECTORS"].items():
         if service not in services:
             continue
         module, name = path.rsplit(".", 1)
@@ -121,6 +121,7 @@ def register_collectors(services: list[str]) -> None:
 def serve(services: list[str]) -> None:
     """Serve ``/metrics`` on ``LOTUS_METRICS_PORT`` (relay and consumer processes), if set."""
     register_collectors(services)
-    if settings.LOTUS_METRICS_PORT:
-        start_http_server(settings.LOTUS_METRICS_PORT)
-        log.info("metrics on :%d/metrics", settings.LOTUS_METRICS_PORT)
+    port = lotus_settings.METRICS["PORT"]
+    if port:
+        start_http_server(port)
+        log.info("metrics on :%d/metrics", port)

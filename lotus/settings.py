@@ -4,11 +4,12 @@ Every variable is listed in the README. Nothing here needs to change between a l
 CI and Kubernetes: only the environment does.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
 
 from lotus.topology import SERVICES, database_settings
 
@@ -22,8 +23,61 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
-#: The services this process serves over HTTP (all of them unless told otherwise).
-LOTUS_SERVICES = tuple(env.list("LOTUS_SERVICES", default=list(SERVICES)))
+
+def present(**keys: tuple[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """The keys of one ``LOTUS`` section whose environment variable is set: ``KEY=(VARIABLE, parse)``."""
+    return {key: parse(variable) for key, (variable, parse) in keys.items() if variable in env}
+
+
+# Lotus's own settings, read in Python as ``lotus_settings.SECTION["KEY"]`` (lotus.conf, which
+# holds every default and says what each does). A key is set here only when its variable is.
+LOTUS: dict[str, Any] = {
+    "KAFKA": present(
+        NAMESPACE=("LOTUS_KAFKA_NAMESPACE", env.str),
+        PARTITIONS=("LOTUS_KAFKA_PARTITIONS", env.int),
+        RETENTION_HOURS=("LOTUS_KAFKA_RETENTION_HOURS", env.float),
+    ),
+    "RELAY": present(
+        BATCH_SIZE=("LOTUS_RELAY_BATCH_SIZE", env.int),
+        POLL_SECONDS=("LOTUS_RELAY_POLL_SECONDS", env.float),
+        LEASE_SECONDS=("LOTUS_RELAY_LEASE_SECONDS", env.float),
+        MAX_ATTEMPTS=("LOTUS_RELAY_MAX_ATTEMPTS", env.int),
+    ),
+    "OUTBOX": present(
+        RETENTION_HOURS=("LOTUS_OUTBOX_RETENTION_HOURS", env.float),
+        CLAIM_SECONDS=("LOTUS_OUTBOX_CLAIM_SECONDS", env.float),
+    ),
+    "INBOX": present(
+        RETENTION_HOURS=("LOTUS_INBOX_RETENTION_HOURS", env.float),
+        RETENTION_MARGIN_HOURS=("LOTUS_INBOX_RETENTION_MARGIN_HOURS", env.float),
+    ),
+    "CONSUMER": present(
+        MAX_ATTEMPTS=("LOTUS_CONSUMER_MAX_ATTEMPTS", env.int),
+        BACKOFF_SECONDS=("LOTUS_CONSUMER_BACKOFF_SECONDS", env.float),
+        COMMIT_INTERVAL_MS=("LOTUS_CONSUMER_COMMIT_INTERVAL_MS", env.int),
+        PUBLISHES=("LOTUS_CONSUMER_PUBLISHES", env.bool),
+    ),
+    "WEB": present(
+        PUBLISHES=("LOTUS_WEB_PUBLISHES", env.bool),
+        PUBLISH_WAIT_SECONDS=("LOTUS_WEB_PUBLISH_WAIT_SECONDS", env.float),
+    ),
+    "QUEUE": present(HOLD_SECONDS=("LOTUS_QUEUE_HOLD_SECONDS", env.float)),
+    "IDEMPOTENCY": present(TTL_HOURS=("LOTUS_IDEMPOTENCY_TTL_HOURS", env.float)),
+    "METRICS": present(PORT=("LOTUS_METRICS_PORT", env.int)),
+    "DEADLINES": present(
+        PAYMENT=("LOTUS_PAYMENT_TIMEOUT", env.float),
+        STOCK=("LOTUS_STOCK_TIMEOUT", env.float),
+        DELIVERY=("LOTUS_DELIVERY_TIMEOUT", env.float),
+        CANCELLING=("LOTUS_CANCELLING_TIMEOUT", env.float),
+        CHECK_SECONDS=("LOTUS_DEADLINE_CHECK_SECONDS", env.float),
+    ),
+    "OPERATOR": present(
+        EMAIL=("LOTUS_OPERATOR_EMAIL", env.str),
+        PASSWORD=("LOTUS_OPERATOR_PASSWORD", env.str),
+    ),
+}
+if "LOTUS_SERVICES" in env:
+    LOTUS["SERVICES"] = tuple(env.list("LOTUS_SERVICES"))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -112,7 +166,9 @@ STORAGES = {
 REST_FRAMEWORK = {
     # Sessions (the browsable API's login) only where the profiles database is at hand.
     "DEFAULT_AUTHENTICATION_CLASSES": ["lotus.auth.TokenAuthentication"]
-    + (["rest_framework.authentication.SessionAuthentication"] if "profiles" in LOTUS_SERVICES else []),
+    + (
+        ["rest_framework.authentication.SessionAuthentication"] if "profiles" in LOTUS.get("SERVICES", SERVICES) else []
+    ),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "lotus.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -147,78 +203,10 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
-LOTUS_OPERATOR_EMAIL = env.str("LOTUS_OPERATOR_EMAIL", default="operator@lotus.local")
-LOTUS_OPERATOR_PASSWORD = env.str("LOTUS_OPERATOR_PASSWORD", default="operator-secret-42")
-
-# Messaging (see lotus.messaging): Kafka, topics, relay and consumers.
+# Messaging (see lotus.messaging): the broker; the rest is in LOTUS.
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
-LOTUS_KAFKA_NAMESPACE = env.str("LOTUS_KAFKA_NAMESPACE", default="")
-LOTUS_KAFKA_PARTITIONS = env.int("LOTUS_KAFKA_PARTITIONS", default=3)
-LOTUS_RELAY_BATCH_SIZE = env.int("LOTUS_RELAY_BATCH_SIZE", default=500)
-LOTUS_RELAY_POLL_SECONDS = env.float("LOTUS_RELAY_POLL_SECONDS", default=1.0)
-# A standby relay takes over within this long from a leader that died, froze or lost its network.
-LOTUS_RELAY_LEASE_SECONDS = env.float("LOTUS_RELAY_LEASE_SECONDS", default=10.0)
-# Refusals (while the broker answers) after which an outbox row is parked for an operator.
-LOTUS_RELAY_MAX_ATTEMPTS = env.int("LOTUS_RELAY_MAX_ATTEMPTS", default=8)
-LOTUS_OUTBOX_RETENTION_HOURS = env.float("LOTUS_OUTBOX_RETENTION_HOURS", default=24.0)
-# Topics keep their records this long (`retention.ms`, set by `manage.py kafka_topics`). A
-# consumer group whose committed offsets expired re-reads a topic from its earliest record, so
-# a duplicate can arrive as long as Kafka keeps the message: the inbox must remember applied ids
-# longer than that, by a margin for the consumer that catches up late.
-LOTUS_KAFKA_RETENTION_HOURS = env.float("LOTUS_KAFKA_RETENTION_HOURS", default=168.0)
-LOTUS_INBOX_RETENTION_MARGIN_HOURS = env.float("LOTUS_INBOX_RETENTION_MARGIN_HOURS", default=24.0)
-LOTUS_INBOX_RETENTION_HOURS = env.float(
-    "LOTUS_INBOX_RETENTION_HOURS", default=LOTUS_KAFKA_RETENTION_HOURS + LOTUS_INBOX_RETENTION_MARGIN_HOURS
-)
-if LOTUS_KAFKA_RETENTION_HOURS <= 0 or LOTUS_INBOX_RETENTION_MARGIN_HOURS < 0:
-    raise ImproperlyConfigured(
-        f"LOTUS_KAFKA_RETENTION_HOURS={LOTUS_KAFKA_RETENTION_HOURS:g} must be positive and "
-        f"LOTUS_INBOX_RETENTION_MARGIN_HOURS={LOTUS_INBOX_RETENTION_MARGIN_HOURS:g} not negative"
-    )
-if LOTUS_INBOX_RETENTION_HOURS < LOTUS_KAFKA_RETENTION_HOURS + LOTUS_INBOX_RETENTION_MARGIN_HOURS:
-    raise ImproperlyConfigured(
-        f"LOTUS_INBOX_RETENTION_HOURS={LOTUS_INBOX_RETENTION_HOURS:g} is shorter than "
-        f"LOTUS_KAFKA_RETENTION_HOURS={LOTUS_KAFKA_RETENTION_HOURS:g} + "
-        f"LOTUS_INBOX_RETENTION_MARGIN_HOURS={LOTUS_INBOX_RETENTION_MARGIN_HOURS:g}: a message Kafka "
-        "still redelivers would be applied twice once its inbox id is pruned; raise "
-        "LOTUS_INBOX_RETENTION_HOURS (or unset it for the default) or lower the topics' retention"
-    )
-LOTUS_CONSUMER_MAX_ATTEMPTS = env.int("LOTUS_CONSUMER_MAX_ATTEMPTS", default=5)
-LOTUS_CONSUMER_BACKOFF_SECONDS = env.float("LOTUS_CONSUMER_BACKOFF_SECONDS", default=0.2)
-# How often applied offsets are committed to Kafka; a crash redelivers at most this much,
-# which the inbox drops.
-LOTUS_CONSUMER_COMMIT_INTERVAL_MS = env.int("LOTUS_CONSUMER_COMMIT_INTERVAL_MS", default=1000)
-# Consumers publish the outbox rows of each batch themselves right after it commits (the relay
-# takes over whatever they could not publish once the claim lapses); off: the relay does all.
-LOTUS_CONSUMER_PUBLISHES = env.bool("LOTUS_CONSUMER_PUBLISHES", default=True)
-LOTUS_OUTBOX_CLAIM_SECONDS = env.float("LOTUS_OUTBOX_CLAIM_SECONDS", default=10.0)
-# A request that starts a saga publishes its first messages itself right after its commit
-# (waiting at most LOTUS_WEB_PUBLISH_WAIT_SECONDS for the broker); off: the relay does.
-LOTUS_WEB_PUBLISHES = env.bool("LOTUS_WEB_PUBLISHES", default=True)
-LOTUS_WEB_PUBLISH_WAIT_SECONDS = env.float("LOTUS_WEB_PUBLISH_WAIT_SECONDS", default=1.0)
 
-# Billing's waiting charges and stock's waiting reservations are first-come queues; one that
-# has waited longer than this (seconds, by the database's clock) no longer holds back the
-# ones behind it.
-LOTUS_QUEUE_HOLD_SECONDS = env.float("LOTUS_QUEUE_HOLD_SECONDS", default=600)
-
-#: How long an Idempotency-Key is remembered (lotus.idempotency).
-LOTUS_IDEMPOTENCY_TTL_HOURS = env.float("LOTUS_IDEMPOTENCY_TTL_HOURS", default=24)
-
-# Metrics (lotus.metrics): relays and consumers serve /metrics on this port when set.
-LOTUS_METRICS_PORT = env.int("LOTUS_METRICS_PORT", default=0)
-LOTUS_METRICS_COLLECTORS = {"orders": "orders.metrics.OrdersByStateCollector"}
 PROMETHEUS_EXPORT_MIGRATIONS = False
-
-# Saga deadlines: an order waiting longer than this in a state is cancelled by the system
-# (seconds; 0 turns the deadline off). Checked by `manage.py expire_orders`.
-LOTUS_PAYMENT_TIMEOUT = env.float("LOTUS_PAYMENT_TIMEOUT", default=0)
-LOTUS_STOCK_TIMEOUT = env.float("LOTUS_STOCK_TIMEOUT", default=0)
-LOTUS_DELIVERY_TIMEOUT = env.float("LOTUS_DELIVERY_TIMEOUT", default=0)
-# An order still Cancelling after this is escalated once: flagged for the operator and its
-# pending compensations asked for again (0: never).
-LOTUS_CANCELLING_TIMEOUT = env.float("LOTUS_CANCELLING_TIMEOUT", default=300)
-LOTUS_DEADLINE_CHECK_SECONDS = env.float("LOTUS_DEADLINE_CHECK_SECONDS", default=5)
 
 LOGGING = {
     "version": 1,

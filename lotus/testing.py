@@ -1,6 +1,7 @@
 """Helpers for tests of Lotus and of the apps built on it.
 
 * :func:`kafka_namespace_for_session` points the process at fresh topics and groups;
+* :func:`lotus_override` changes Lotus settings for a block or a test;
 * :func:`wait_for` polls a condition with a bounded timeout (no fixed sleeps);
 * :class:`Worker` runs a relay or a consumer in a background thread and stops it cleanly.
 """
@@ -10,13 +11,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import connections
+from django.test import override_settings
 
+from lotus.conf import amended, lotus_settings
 from lotus.messaging.kafka import all_topics, ensure_topics
 
 T = TypeVar("T")
@@ -24,9 +27,19 @@ T = TypeVar("T")
 
 def kafka_namespace_for_session(partitions: int = 3) -> str:
     namespace = f"test{uuid.uuid4().hex[:10]}"
-    settings.LOTUS_KAFKA_NAMESPACE = namespace
+    lotus_settings.change("KAFKA", NAMESPACE=namespace)
     ensure_topics(all_topics(), partitions=partitions)
     return namespace
+
+
+@contextmanager
+def lotus_override(section: str, **values: Any) -> Iterator[None]:
+    """Change Lotus settings until the block or the decorated test ends:
+    ``with lotus_override("CONSUMER", MAX_ATTEMPTS=2):`` or ``@lotus_override("WEB", PUBLISHES=False)``.
+    Applied over the settings in force when it starts, so overrides nest; an unknown section or
+    key is refused."""
+    with override_settings(LOTUS=amended(getattr(settings, "LOTUS", {}), section, values)):
+        yield
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05, message: str = "") -> T:
@@ -81,7 +94,7 @@ def worker_environment(*services: str) -> dict[str, str]:
     from lotus.topology import alias_for
 
     env = dict(os.environ)
-    env["LOTUS_KAFKA_NAMESPACE"] = settings.LOTUS_KAFKA_NAMESPACE
+    env["LOTUS_KAFKA_NAMESPACE"] = lotus_settings.KAFKA["NAMESPACE"]
     env["KAFKA_BOOTSTRAP_SERVERS"] = settings.KAFKA_BOOTSTRAP_SERVERS
     for service in services:
         config = connections[alias_for(service)].settings_dict

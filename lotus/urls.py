@@ -1,11 +1,11 @@
 """URLs of the web process: health, admin, and the API of each service it serves."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from lotus import health, metrics
+from lotus.conf import lotus_settings
 
 handler400 = "lotus.errors.bad_request_view"
 handler404 = "lotus.errors.not_found_view"
@@ -20,6 +20,6 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
-urlpatterns += [path("", include(f"{service}.urls")) for service in settings.LOTUS_SERVICES]
+urlpatterns += [path("", include(f"{service}.urls")) for service in lotus_settings.SERVICES]
 
-metrics.register_collectors(list(settings.LOTUS_SERVICES))
+metrics.register_collectors(list(lotus_settings.SERVICES))

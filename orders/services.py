@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from lotus.conf import lotus_settings
 from lotus.contracts import Message
 from lotus.contracts.billing import ChargeOrder, RefundOrder
 from lotus.contracts.delivery import ReleaseCourier, ReserveCourier
@@ -284,10 +284,10 @@ def _deadline_of(status: str) -> tuple[float, str] | None:
 
 def _deadlines() -> list[tuple[str, float, str]]:
     configured = [
-        (Order.Status.VALIDATING_BILLING, settings.LOTUS_PAYMENT_TIMEOUT, "payment"),
-        (Order.Status.VALIDATING_STOCK, settings.LOTUS_STOCK_TIMEOUT, "the stock reservation"),
-        (Order.Status.VALIDATING_DELIVERY, settings.LOTUS_DELIVERY_TIMEOUT, "the courier reservation"),
-        (Order.Status.CANCELLING, settings.LOTUS_CANCELLING_TIMEOUT, "the compensations"),
+        (Order.Status.VALIDATING_BILLING, lotus_settings.DEADLINES["PAYMENT"], "payment"),
+        (Order.Status.VALIDATING_STOCK, lotus_settings.DEADLINES["STOCK"], "the stock reservation"),
+        (Order.Status.VALIDATING_DELIVERY, lotus_settings.DEADLINES["DELIVERY"], "the courier reservation"),
+        (Order.Status.CANCELLING, lotus_settings.DEADLINES["CANCELLING"], "the compensations"),
     ]
     return [(status, seconds, what) for status, seconds, what in configured if seconds > 0]
 

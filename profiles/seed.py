@@ -1,7 +1,6 @@
 """Seed data of profiles: the operator account (created, or its password reset)."""
 
-from django.conf import settings
-
+from lotus.conf import lotus_settings
 from lotus.messaging.unit_of_work import UnitOfWork
 from profiles.models import Customer
 
@@ -9,9 +8,9 @@ from profiles.models import Customer
 def seed() -> str:
     with UnitOfWork("profiles") as uow:
         operator, created = Customer.objects.db_manager(uow.alias).get_or_create(
-            email=settings.LOTUS_OPERATOR_EMAIL.lower(), defaults={"is_staff": True, "is_superuser": True}
+            email=lotus_settings.OPERATOR["EMAIL"].lower(), defaults={"is_staff": True, "is_superuser": True}
         )
         operator.is_staff = operator.is_superuser = operator.is_active = True
-        operator.set_password(settings.LOTUS_OPERATOR_PASSWORD)
+        operator.set_password(lotus_settings.OPERATOR["PASSWORD"])
         operator.save(using=uow.alias)
     return f"operator {operator.email} {'created' if created else 'updated'}"

@@ -23,8 +23,7 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.conf import settings
-
+from lotus.conf import lotus_settings
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
 from lotus.db import database_now
 from lotus.errors import LotusError, NotFound
@@ -158,7 +157,7 @@ def _serve_queue(uow: UnitOfWork, item: StockItem) -> list[uuid.UUID]:
 
 def _a_waiting_one_holds(uow: UnitOfWork, product_id: int) -> bool:
     """Whether a waiting reservation of the product has waited less than the hold time."""
-    seconds = settings.LOTUS_QUEUE_HOLD_SECONDS
+    seconds = lotus_settings.QUEUE["HOLD_SECONDS"]
     if seconds <= 0:
         return True
     cutoff = database_now(uow.alias) - timedelta(seconds=seconds)
@@ -167,5 +166,5 @@ def _a_waiting_one_holds(uow: UnitOfWork, product_id: int) -> bool:
 
 def _no_longer_holds(uow: UnitOfWork) -> Callable[[Reservation], bool]:
     """Whether a waiting reservation has waited past the hold time, so that later ones may pass it."""
-    waited = uow.waited_longer_than(settings.LOTUS_QUEUE_HOLD_SECONDS)
+    waited = uow.waited_longer_than(lotus_settings.QUEUE["HOLD_SECONDS"])
     return lambda reservation: waited(reservation.created_at)

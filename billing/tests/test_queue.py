@@ -18,8 +18,8 @@ D = Decimal
 
 
 @pytest.fixture(autouse=True)
-def books(settings, assert_books):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 600
+def books(lotus_setting, assert_books):
+    lotus_setting("QUEUE", HOLD_SECONDS=600)
     yield
     assert_books()
 
@@ -83,8 +83,8 @@ def test_a_stuck_charge_is_still_dropped_by_its_compensation_and_never_taken(in_
     assert balance() == D("6000")
 
 
-def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come(settings, in_uow):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 0
+def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come(lotus_setting, in_uow):
+    lotus_setting("QUEUE", HOLD_SECONDS=0)
     stuck_charge(in_uow, waited=timedelta(days=1))
     in_uow(account_deposit, customer_id=1, amount=D("1000"))
     assert in_uow(charge_order, order_id=uuid.uuid4(), customer_id=1, amount=D("300")).status == "waiting"

@@ -44,8 +44,8 @@ def test_a_charge_that_does_not_fit_waits_and_tells_the_shortfall_counting_the_q
     assert uow.get(Charge, order_id=order).status == "waiting"
 
 
-def test_a_waiting_charge_past_the_hold_time_is_passed(settings):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 600
+def test_a_waiting_charge_past_the_hold_time_is_passed(lotus_setting):
+    lotus_setting("QUEUE", HOLD_SECONDS=600)
     stuck = Charge(order_id=uuid.uuid4(), account_id=1, amount=D("5000"), status="waiting")
     uow = FakeUnitOfWork("billing", rows=[account("100"), stuck], waited=True)
     order = uuid.uuid4()

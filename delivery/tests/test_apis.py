@@ -74,8 +74,10 @@ def test_an_order_that_is_not_waiting_is_a_409(assert_slots_consistent, in_uow):
     assert_slots_consistent()
 
 
-def test_no_free_courier_is_a_409_with_a_clear_message(settings, two_couriers, tomorrow_at_ten, request_of, in_uow):
-    settings.LOTUS_DELIVERY_HORIZON_DAYS = 1
+def test_no_free_courier_is_a_409_with_a_clear_message(
+    lotus_setting, two_couriers, tomorrow_at_ten, request_of, in_uow
+):
+    lotus_setting("DELIVERY", HORIZON_DAYS=1)
     for courier in two_couriers:
         courier.capacity_per_slot = 0
         courier.save()

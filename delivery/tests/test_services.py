@@ -107,8 +107,8 @@ def test_without_couriers_the_request_waits_for_a_free_one(in_uow):
     assert published("delivery") == [CourierPending(order_id=order, reason=NO_FREE_COURIER)]
 
 
-def test_the_search_stops_at_the_horizon(settings, tomorrow_at_ten, assert_slots_consistent, in_uow):
-    settings.LOTUS_DELIVERY_HORIZON_DAYS = 1
+def test_the_search_stops_at_the_horizon(lotus_setting, tomorrow_at_ten, assert_slots_consistent, in_uow):
+    lotus_setting("DELIVERY", HORIZON_DAYS=1)
     Courier.objects.create(name="Solo", capacity_per_slot=1)
     day = [in_uow(courier_reserve, order_id=new_order(), product_id=1, slot=tomorrow_at_ten) for _ in range(24)]
     assert [r.slot for r in day] == [tomorrow_at_ten + n * HOUR for n in range(24)]
@@ -119,9 +119,9 @@ def test_the_search_stops_at_the_horizon(settings, tomorrow_at_ten, assert_slots
 
 
 def test_finding_the_earliest_free_slot_among_thousands_of_full_ones_takes_a_few_queries(
-    settings, django_assert_max_num_queries, tomorrow_at_ten, assert_slots_consistent, in_uow
+    lotus_setting, django_assert_max_num_queries, tomorrow_at_ten, assert_slots_consistent, in_uow
 ):
-    settings.LOTUS_DELIVERY_HORIZON_DAYS = 200
+    lotus_setting("DELIVERY", HORIZON_DAYS=200)
     solo = Courier.objects.create(name="Solo", capacity_per_slot=1)
     SlotBooking.objects.bulk_create(
         [SlotBooking(courier=solo, slot=tomorrow_at_ten + n * HOUR, booked=1) for n in range(3000)]

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
 from lotus import metrics
+from lotus.conf import lotus_settings
 from lotus.contracts import Envelope
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.consumer import Consumer
@@ -257,7 +257,7 @@ def test_claims_are_written_and_read_on_the_database_clock(kafka_namespace, monk
     with UnitOfWork("billing", publisher=silent) as uow:  # as a consumer's batch
         (envelope,) = uow.send(Ping(note="claimed"))
     row = OutboxMessage.objects.using("billing").get(message_id=envelope.id)
-    claim = timedelta(seconds=settings.LOTUS_OUTBOX_CLAIM_SECONDS)
+    claim = timedelta(seconds=lotus_settings.OUTBOX["CLAIM_SECONDS"])
     assert before + claim - timedelta(seconds=5) <= row.claimed_until <= database_now("billing") + claim, row
 
     # A relay whose host runs an hour late still sees the claim lapse on time.

@@ -11,7 +11,7 @@ from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, Resour
 from django.core.management import CommandError, call_command
 
 from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics, make_admin, retention_mismatches
-from lotus.testing import wait_for
+from lotus.testing import lotus_override, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -20,23 +20,23 @@ def topics_under(namespace: str) -> set[str]:
     return {name for name in make_admin().list_topics(timeout=10).topics if name.startswith(f"{namespace}.")}
 
 
-def test_drop_topics_deletes_its_namespace_and_nothing_else(kafka_namespace, settings):
+def test_drop_topics_deletes_its_namespace_and_nothing_else(kafka_namespace):
     session = topics_under(kafka_namespace)
     throwaway = f"drop{uuid.uuid4().hex[:8]}"
-    settings.LOTUS_KAFKA_NAMESPACE = throwaway
-    created = ensure_topics(partitions=1)
-    assert sorted(created) == sorted(all_topics())
-    # The broker's metadata lists a new topic a moment after its creation is acknowledged.
-    wait_for(lambda: topics_under(throwaway) == set(created), timeout=30, message="the new topics to be listed")
+    with lotus_override("KAFKA", NAMESPACE=throwaway):
+        created = ensure_topics(partitions=1)
+        assert sorted(created) == sorted(all_topics())
+        # The broker's metadata lists a new topic a moment after its creation is acknowledged.
+        wait_for(lambda: topics_under(throwaway) == set(created), timeout=30, message="the new topics to be listed")
 
-    assert drop_topics() == sorted(created)
+        assert drop_topics() == sorted(created)
     wait_for(lambda: not topics_under(throwaway), timeout=30, message="the throwaway topics to go")
     assert topics_under(kafka_namespace) == session
     assert session, "the session's own topics are still there"
 
 
-def test_drop_topics_refuses_without_a_namespace(settings):
-    settings.LOTUS_KAFKA_NAMESPACE = ""
+@lotus_override("KAFKA", NAMESPACE="")
+def test_drop_topics_refuses_without_a_namespace():
     with pytest.raises(ValueError, match="LOTUS_KAFKA_NAMESPACE"):
         drop_topics()
     with pytest.raises(CommandError, match="LOTUS_KAFKA_NAMESPACE"):
@@ -56,32 +56,30 @@ def retention_of(topics) -> dict[str, tuple[int, bool]]:
 
 
 @contextmanager
-def throwaway_namespace(settings):
+def throwaway_namespace():
     """Point the test at a fresh namespace and delete its topics afterwards."""
-    session = settings.LOTUS_KAFKA_NAMESPACE
-    settings.LOTUS_KAFKA_NAMESPACE = f"ret{uuid.uuid4().hex[:8]}"
-    try:
-        yield settings.LOTUS_KAFKA_NAMESPACE
-    finally:
-        wait_for(lambda: topics_under(settings.LOTUS_KAFKA_NAMESPACE) >= set(all_topics()), timeout=30)
-        drop_topics()
-        settings.LOTUS_KAFKA_NAMESPACE = session
+    namespace = f"ret{uuid.uuid4().hex[:8]}"
+    with lotus_override("KAFKA", NAMESPACE=namespace):
+        try:
+            yield namespace
+        finally:
+            wait_for(lambda: topics_under(namespace) >= set(all_topics()), timeout=30)
+            drop_topics()
 
 
-def test_topics_are_created_with_the_configured_retention(kafka_namespace, settings):
+def test_topics_are_created_with_the_configured_retention(kafka_namespace):
     week = 168 * 3600 * 1000
     assert retention_of(all_topics()) == {name: (week, True) for name in all_topics()}
 
-    settings.LOTUS_KAFKA_RETENTION_HOURS = 36
-    with throwaway_namespace(settings):
+    with lotus_override("KAFKA", RETENTION_HOURS=36), throwaway_namespace() as namespace:
         call_command("kafka_topics", "--partitions", "1", stdout=io.StringIO())
-        wait_for(lambda: topics_under(settings.LOTUS_KAFKA_NAMESPACE) == set(all_topics()), timeout=30)
+        wait_for(lambda: topics_under(namespace) == set(all_topics()), timeout=30)
         assert retention_of(all_topics()) == {name: (36 * 3600 * 1000, True) for name in all_topics()}
         assert retention_mismatches() == {}
 
 
-def test_kafka_topics_reports_each_existing_topic_with_another_retention(kafka_namespace, settings):
-    with throwaway_namespace(settings):
+def test_kafka_topics_reports_each_existing_topic_with_another_retention(kafka_namespace):
+    with throwaway_namespace() as namespace:
         hourly, inherited = all_topics()[:2]
         admin = make_admin()
         futures = admin.create_topics(
@@ -93,7 +91,7 @@ def test_kafka_topics_reports_each_existing_topic_with_another_retention(kafka_n
         )
         for future in futures.values():
             future.result()
-        wait_for(lambda: topics_under(settings.LOTUS_KAFKA_NAMESPACE) == {hourly, inherited}, timeout=30)
+        wait_for(lambda: topics_under(namespace) == {hourly, inherited}, timeout=30)
         broker_default, _ = retention_of([inherited])[inherited]
 
         out, err = io.StringIO(), io.StringIO()

@@ -122,8 +122,8 @@ def test_a_key_with_unsent_rows_is_left_to_the_relay(kafka_namespace):
     assert consumer.publisher.published == 1
 
 
-def test_rows_of_a_consumer_that_died_before_publishing_go_out_when_the_claim_lapses(kafka_namespace, settings):
-    settings.LOTUS_OUTBOX_CLAIM_SECONDS = 1.0
+def test_rows_of_a_consumer_that_died_before_publishing_go_out_when_the_claim_lapses(kafka_namespace, lotus_setting):
+    lotus_setting("OUTBOX", CLAIM_SECONDS=1.0)
     key = str(uuid.uuid4())
     send_from_orders(ping("orphan", key))
     consumer = fresh_consumer("notifications")
@@ -256,8 +256,8 @@ def test_a_request_with_a_fresh_key_publishes_its_rows_after_the_commit(kafka_na
     assert Envelope.from_bytes(record.value()).payload["order_id"] == key
 
 
-def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace, settings):
-    settings.LOTUS_WEB_PUBLISHES = False
+def test_without_web_publishing_the_relay_sends_a_fresh_key(kafka_namespace, lotus_setting):
+    lotus_setting("WEB", PUBLISHES=False)
     key = str(uuid.uuid4())
     start_a_saga(key)
 

@@ -122,15 +122,15 @@ def test_a_duplicate_compensation_reply_changes_nothing(order_in, cancel, reply,
     assert Order.objects.get(id=order.id).pending_compensations == ["billing"]
 
 
-def test_orders_waiting_past_their_deadline_are_cancelled_by_the_system(settings, order_in, reply, status_of):
+def test_orders_waiting_past_their_deadline_are_cancelled_by_the_system(lotus_setting, order_in, reply, status_of):
     from datetime import timedelta
 
     from django.utils import timezone
 
     from orders.services import orders_expire
 
-    settings.LOTUS_PAYMENT_TIMEOUT = 1800
-    settings.LOTUS_STOCK_TIMEOUT = 0  # off
+    lotus_setting("DEADLINES", PAYMENT=1800)
+    lotus_setting("DEADLINES", STOCK=0)  # off
     late = order_in("ValidatingBilling")
     fresh = order_in("ValidatingBilling")
     waiting_for_stock = order_in("ValidatingStock")

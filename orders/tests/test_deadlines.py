@@ -25,10 +25,10 @@ all_databases = pytest.mark.django_db(databases="__all__")
 
 
 @pytest.fixture(autouse=True)
-def deadlines(settings):
-    settings.LOTUS_PAYMENT_TIMEOUT = 60
-    settings.LOTUS_STOCK_TIMEOUT = 60
-    settings.LOTUS_CANCELLING_TIMEOUT = 300
+def deadlines(lotus_setting):
+    lotus_setting("DEADLINES", PAYMENT=60)
+    lotus_setting("DEADLINES", STOCK=60)
+    lotus_setting("DEADLINES", CANCELLING=300)
 
 
 def backdate(order, **ago):
@@ -53,10 +53,10 @@ def test_an_order_paid_between_the_read_and_the_expiry_is_not_cancelled_and_move
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
-def test_a_payment_committed_while_the_checker_waits_for_the_row_lock_wins(settings, place, status_of):
+def test_a_payment_committed_while_the_checker_waits_for_the_row_lock_wins(lotus_setting, place, status_of):
     """The race as it happens: the checker reads the id, the payment holds the order's row lock,
     the checker waits for it; once the payment commits, the order is no longer expired."""
-    settings.LOTUS_WEB_PUBLISHES = False  # the rows stay in the outbox: no Kafka in this test
+    lotus_setting("WEB", PUBLISHES=False)  # the rows stay in the outbox: no Kafka in this test
     order = place(customer_id=7, product_id=1)
     backdate(order, minutes=5)
     paid, commit = threading.Event(), threading.Event()
@@ -167,8 +167,8 @@ def test_a_cancellation_past_its_deadline_is_escalated_once_and_asks_again_for_w
 
 
 @all_databases
-def test_escalation_can_be_turned_off(settings, cancelling_with_billing_overdue):
-    settings.LOTUS_CANCELLING_TIMEOUT = 0
+def test_escalation_can_be_turned_off(lotus_setting, cancelling_with_billing_overdue):
+    lotus_setting("DEADLINES", CANCELLING=0)
     order = cancelling_with_billing_overdue()
     backdate(order, days=1)
     assert orders_expire() == []

@@ -6,6 +6,7 @@ unless marked ``real_hasher`` (the tests that check what the project really stor
 
 import pytest
 
+from lotus.conf import lotus_settings
 from lotus.testing import api_client
 from profiles.seed import seed
 
@@ -40,7 +41,7 @@ def login(anonymous):
 
 
 @pytest.fixture
-def operator(settings):
+def operator():
     """The seeded operator's ``(email, password)``."""
     seed()
-    return settings.LOTUS_OPERATOR_EMAIL, settings.LOTUS_OPERATOR_PASSWORD
+    return lotus_settings.OPERATOR["EMAIL"], lotus_settings.OPERATOR["PASSWORD"]

@@ -2,6 +2,7 @@
 
 import pytest
 
+from lotus.testing import lotus_override
 from profiles.models import Customer
 from profiles.seed import seed
 
@@ -15,10 +16,10 @@ def operator_client(client, operator):
     return client
 
 
-def test_the_seed_creates_the_operator_then_resets_its_password(settings):
+def test_the_seed_creates_the_operator_then_resets_its_password():
     assert "created" in seed()
-    settings.LOTUS_OPERATOR_PASSWORD = "a-new-operator-secret-7"
-    assert "updated" in seed()
+    with lotus_override("OPERATOR", PASSWORD="a-new-operator-secret-7"):
+        assert "updated" in seed()
     operator = Customer.objects.get()
     assert (operator.is_staff, operator.is_superuser, operator.is_active) == (True, True, True)
     assert operator.check_password("a-new-operator-secret-7")

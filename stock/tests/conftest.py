@@ -83,7 +83,7 @@ def in_one_batch():
 
 
 @pytest.fixture
-def no_web_publishing(settings):
+def no_web_publishing(lotus_setting):
     """Units of work that own their transaction (``transaction=True`` tests) leave their rows
     to the relay instead of producing them to the broker: these tests read the outbox."""
-    settings.LOTUS_WEB_PUBLISHES = False
+    lotus_setting("WEB", PUBLISHES=False)

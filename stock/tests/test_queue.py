@@ -18,8 +18,8 @@ PRODUCT = 2  # none on hand in the seed
 
 
 @pytest.fixture(autouse=True)
-def balanced(settings, assert_stock_balances):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 600
+def balanced(lotus_setting, assert_stock_balances):
+    lotus_setting("QUEUE", HOLD_SECONDS=600)
     yield
     assert_stock_balances()
 
@@ -98,8 +98,8 @@ def test_a_stuck_reservation_is_still_withdrawn_by_its_release_and_never_served(
     assert counters(PRODUCT) == (10, 0, 10)
 
 
-def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come(settings, in_uow):
-    settings.LOTUS_QUEUE_HOLD_SECONDS = 0
+def test_a_hold_time_of_zero_keeps_the_queue_strictly_first_come(lotus_setting, in_uow):
+    lotus_setting("QUEUE", HOLD_SECONDS=0)
     stuck_reservation(in_uow, waited=timedelta(days=1))
     in_uow(stock_receive, product_id=PRODUCT, count=2)
     assert in_uow(stock_reserve, order_id=uuid.uuid4(), product_id=PRODUCT).status == "waiting"

@@ -39,9 +39,9 @@ PRICE = Decimal("300")
 
 
 @pytest.fixture(autouse=True)
-def deadlines(settings):
-    settings.LOTUS_CANCELLING_TIMEOUT = 300
-    settings.LOTUS_WEB_PUBLISHES = False  # the harness or the relay carries every message
+def deadlines(lotus_setting):
+    lotus_setting("DEADLINES", CANCELLING=300)
+    lotus_setting("WEB", PUBLISHES=False)  # the harness or the relay carries every message
 
 
 def paid_and_cancelled(saga: SagaHarness, *, hold) -> Order:

@@ -6,9 +6,9 @@ survives database restarts and lost connections, and stops cleanly on SIGTERM or
 import functools
 import threading
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from lotus.conf import lotus_settings
 from lotus.messaging.workers import keep_running, run_until_signalled
 from orders.services import orders_expire
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             return
         stop = threading.Event()
         check = functools.partial(
-            keep_running, self.expire, every=settings.LOTUS_DEADLINE_CHECK_SECONDS, stop=stop, name="expire_orders"
+            keep_running, self.expire, every=lotus_settings.DEADLINES["CHECK_SECONDS"], stop=stop, name="expire_orders"
         )
         run_until_signalled({"deadlines-orders": check}, stop)
 

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from lotus.conf import lotus_settings
 from lotus.contracts.diagnostics import Ping
 from lotus.messaging.consumer import Consumer
 from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics
@@ -43,7 +44,7 @@ class Command(BaseCommand):
         parser.add_argument("--backlog", type=int, default=20000, help="outbox rows for the throughput run")
 
     def handle(self, *args, messages, backlog, **options):
-        settings.LOTUS_KAFKA_NAMESPACE = f"bench{uuid.uuid4().hex[:8]}"
+        lotus_settings.change("KAFKA", NAMESPACE=f"bench{uuid.uuid4().hex[:8]}")
         ensure_topics(all_topics())
         try:
             self.measure(messages, backlog)

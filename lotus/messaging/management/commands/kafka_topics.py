@@ -9,6 +9,7 @@ from confluent_kafka import KafkaException
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from lotus.conf import lotus_settings
 from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics, retention_mismatches, retention_ms
 
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
                 dropped = drop_topics()
             except (KafkaException, ValueError) as exc:
                 raise CommandError(f"kafka_topics --drop: {exc}") from exc
-            self.stdout.write(f"kafka_topics: {len(dropped)} topics of {settings.LOTUS_KAFKA_NAMESPACE} deleted")
+            self.stdout.write(f"kafka_topics: {len(dropped)} topics of {lotus_settings.KAFKA['NAMESPACE']} deleted")
             return
         try:
             created = ensure_topics(partitions=options["partitions"])
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         for topic, actual in mismatches.items():
             self.stderr.write(
                 f"kafka_topics: warning: topic {topic} keeps records for {_hours(actual)} "
-                f"(retention.ms={actual}), not LOTUS_KAFKA_RETENTION_HOURS={settings.LOTUS_KAFKA_RETENTION_HOURS:g} "
+                f"(retention.ms={actual}), not LOTUS_KAFKA_RETENTION_HOURS={lotus_settings.KAFKA['RETENTION_HOURS']:g} "
                 f"(retention.ms={retention_ms()}); the inbox retention is checked against the latter"
             )
 
