@@ -14,11 +14,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, F
 from django.utils import timezone
 
 from delivery.models import HOUR, Courier, DeliveryRequest, SlotBooking, start_of_hour
+from lotus.conf import lotus_settings
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
 from lotus.errors import Conflict, NotFound
 from lotus.messaging.unit_of_work import UnitOfWork
@@ -29,7 +29,7 @@ NO_FREE_COURIER = "no free courier"
 
 def horizon_days() -> int:
     """How many days ahead a booking looks for a free slot."""
-    return getattr(settings, "LOTUS_DELIVERY_HORIZON_DAYS", 30)
+    return lotus_settings.DELIVERY["HORIZON_DAYS"]
 
 
 def courier_reserve(

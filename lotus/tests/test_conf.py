@@ -148,13 +148,14 @@ def test_lotus_settings_follow_the_settings_fixture_and_override_settings(settin
 
 def test_lotus_override_nests_and_is_undone_on_exit():
     namespace = lotus_settings.KAFKA["NAMESPACE"]
+    publishes = lotus_settings.WEB["PUBLISHES"]  # the test's own setting (conftest turns it off without topics)
     with lotus_override("DEADLINES", PAYMENT=60):
-        with lotus_override("DEADLINES", STOCK=30), lotus_override("WEB", PUBLISHES=False):
+        with lotus_override("DEADLINES", STOCK=30), lotus_override("WEB", PUBLISHES=not publishes):
             assert (lotus_settings.DEADLINES["PAYMENT"], lotus_settings.DEADLINES["STOCK"]) == (60, 30)
-            assert lotus_settings.WEB["PUBLISHES"] is False
+            assert lotus_settings.WEB["PUBLISHES"] is (not publishes)
             assert lotus_settings.KAFKA["NAMESPACE"] == namespace, "the session's namespace stays"
         assert (lotus_settings.DEADLINES["PAYMENT"], lotus_settings.DEADLINES["STOCK"]) == (60, 0)
-        assert lotus_settings.WEB["PUBLISHES"] is True
+        assert lotus_settings.WEB["PUBLISHES"] is publishes
     assert lotus_settings.DEADLINES["PAYMENT"] == 0
 
 

@@ -62,7 +62,7 @@ def test_an_unknown_service_is_a_clear_command_error(kafka_namespace):
 
 def test_the_relay_prunes_sent_rows_and_inbox_records_older_than_their_retention(lotus_setting):
     lotus_setting("OUTBOX", RETENTION_HOURS=1)
-    lotus_setting("INBOX", RETENTION_HOURS=48)
+    lotus_setting("KAFKA", RETENTION_HOURS=24)  # the inbox keeps ids for it + the margin: 48 hours
     with UnitOfWork("billing", publisher=None) as uow:
         old, recent, unsent = uow.send(Ping(note="old"), Ping(note="recent"), Ping(note="unsent"))
     rows = OutboxMessage.objects.using("billing")
