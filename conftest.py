@@ -61,3 +61,10 @@ def _publish_after_commit_only_with_topics(request):
 
     with lotus_override("WEB", PUBLISHES=False):
         yield
+
+
+@pytest.fixture
+def no_web_publishing(lotus_setting):
+    """Units of work that own their transaction leave their rows to the relay instead of
+    producing them to the broker (for tests that read the outbox while topics exist)."""
+    lotus_setting("WEB", PUBLISHES=False)

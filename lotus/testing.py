@@ -194,6 +194,32 @@ def run_together(jobs: list[Callable[[], object]], *, timeout: float = 60.0) -> 
     return errors
 
 
+def in_unit_of_work(service: str) -> Callable[..., Any]:
+    """``run(service_function, **arguments)``: call a service of ``service`` in a unit of work of
+    its own, as an API view does, and return what it returns."""
+    from lotus.messaging.unit_of_work import UnitOfWork
+
+    def run(function: Callable[..., T], /, **arguments: Any) -> T:
+        with UnitOfWork(service) as uow:
+            return function(uow=uow, **arguments)
+
+    return run
+
+
+def in_one_batch(service: str, handlers) -> Callable[..., None]:
+    """``run(*messages)``: handle the messages in one unit of work of ``service``, as its
+    consumer handles a batch: what one writes, the next must see."""
+    from lotus.contracts import Envelope
+    from lotus.messaging.unit_of_work import UnitOfWork
+
+    def run(*messages) -> None:
+        with UnitOfWork(service, publisher=None) as uow:
+            for message in messages:
+                handlers.handle(Envelope.wrap(message, source="test", correlation_id=str(uuid.uuid4())), uow)
+
+    return run
+
+
 class FakeUnitOfWork:
     """An in-memory stand-in for :class:`lotus.messaging.unit_of_work.UnitOfWork`, for unit
     tests of services and handlers without a database: rows live in a list, messages sent are

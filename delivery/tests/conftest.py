@@ -1,7 +1,6 @@
 """Fixtures of the delivery tests: couriers, a slot, the bookings that must agree with the
 requests, and services run in a unit of work of their own, as an API view runs them."""
 
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -9,8 +8,8 @@ import pytest
 
 from delivery.handlers import REGISTRY
 from delivery.models import Courier, DeliveryRequest, SlotBooking
-from lotus.contracts import Envelope
-from lotus.messaging.unit_of_work import UnitOfWork
+from lotus.testing import in_one_batch as one_batch
+from lotus.testing import in_unit_of_work
 
 
 @pytest.fixture
@@ -82,29 +81,10 @@ def request_of():
 @pytest.fixture
 def in_uow():
     """``in_uow(service, **arguments)``: run a delivery service in a unit of work of its own."""
-
-    def run(service, /, **arguments):
-        with UnitOfWork("delivery") as uow:
-            return service(uow=uow, **arguments)
-
-    return run
+    return in_unit_of_work("delivery")
 
 
 @pytest.fixture
 def in_one_batch():
-    """``in_one_batch(*messages)``: handle the messages in one unit of work, as the consumer
-    handles a batch: what one writes, the next must see."""
-
-    def run(*messages):
-        with UnitOfWork("delivery", publisher=None) as uow:
-            for message in messages:
-                REGISTRY.handle(Envelope.wrap(message, source="test", correlation_id=str(uuid.uuid4())), uow)
-
-    return run
-
-
-@pytest.fixture
-def no_web_publishing(lotus_setting):
-    """Units of work that own their transaction (``transaction=True`` tests) leave their rows
-    to the relay instead of producing them to the broker: these tests read the outbox."""
-    lotus_setting("WEB", PUBLISHES=False)
+    """``in_one_batch(*messages)``: handle the messages as one batch of the delivery consumer."""
+    return one_batch("delivery", REGISTRY)

@@ -1,13 +1,11 @@
 """Fixtures of the stock tests: the seed, the counters that must balance with the
 reservations, and services run in a unit of work of their own, as an API view runs them."""
 
-import uuid
-
 import pytest
 from django.db.models import Sum
 
-from lotus.contracts import Envelope
-from lotus.messaging.unit_of_work import UnitOfWork
+from lotus.testing import in_one_batch as one_batch
+from lotus.testing import in_unit_of_work
 from stock.handlers import REGISTRY
 from stock.models import Reservation, StockItem
 from stock.seed import seed
@@ -61,29 +59,10 @@ def status_of():
 @pytest.fixture
 def in_uow():
     """``in_uow(service, **arguments)``: run a stock service in a unit of work of its own."""
-
-    def run(service, /, **arguments):
-        with UnitOfWork("stock") as uow:
-            return service(uow=uow, **arguments)
-
-    return run
+    return in_unit_of_work("stock")
 
 
 @pytest.fixture
 def in_one_batch():
-    """``in_one_batch(*messages)``: handle the messages in one unit of work, as the consumer
-    handles a batch: what one writes, the next must see."""
-
-    def run(*messages):
-        with UnitOfWork("stock", publisher=None) as uow:
-            for message in messages:
-                REGISTRY.handle(Envelope.wrap(message, source="test", correlation_id=str(uuid.uuid4())), uow)
-
-    return run
-
-
-@pytest.fixture
-def no_web_publishing(lotus_setting):
-    """Units of work that own their transaction (``transaction=True`` tests) leave their rows
-    to the relay instead of producing them to the broker: these tests read the outbox."""
-    lotus_setting("WEB", PUBLISHES=False)
+    """``in_one_batch(*messages)``: handle the messages as one batch of the stock consumer."""
+    return one_batch("stock", REGISTRY)
