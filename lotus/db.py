@@ -81,14 +81,12 @@ def run_together(statements: list[Statement], *, using: str) -> list[list[str]]:
     return results
 
 
-def insert_statements(instances: list[models.Model], *, using: str) -> list[Statement]:
-    """``INSERT … RETURNING pk`` statements for new instances of one model (one per ``CHUNK``
-    rows); give the keys they return to :func:`set_keys`."""
-    connection = connections[using]
-    return [
-        Statement(*_insert_statement(instances[start : start + CHUNK], connection))
-        for start in range(0, len(instances), CHUNK)
-    ]
+def insert_statement(instances: list[models.Model], *, using: str) -> Statement:
+    """The ``INSERT … RETURNING pk`` statement of new instances of one model (at most
+    :data:`CHUNK`); give the keys it returns to :func:`set_keys`."""
+    if len(instances) > CHUNK:
+        raise ValueError(f"{len(instances)} rows in one statement; at most {CHUNK}")
+    return Statement(*_insert_statement(instances, connections[using]))
 
 
 def set_keys(instances: list[models.Model], keys: list[object], *, using: str) -> None:

@@ -218,8 +218,9 @@ class UnitOfWork:
         chunks: list[tuple[int, list[models.Model]]] = []
         for group in _by_model(self._added + rows):
             for start in range(0, len(group), db.CHUNK):
-                chunks.append((len(statements), group[start : start + db.CHUNK]))
-                statements += db.insert_statements(group[start : start + db.CHUNK], using=self.alias)
+                chunk = group[start : start + db.CHUNK]
+                chunks.append((len(statements), chunk))
+                statements.append(db.insert_statement(chunk, using=self.alias))
         inbox_at = None
         if self._applied:
             inbox_at = len(statements)
