@@ -14,7 +14,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-STACK = "e2e"
+STACK = os.environ.get("LOTUS_E2E_STACK", "e2e")
 PORT = os.environ.get("LOTUS_E2E_PORT", "8101")
 
 
