@@ -117,7 +117,6 @@ def test_wait_creates_nothing_and_returns_once_the_consumed_topics_exist(kafka_n
     assert "exist" in out.getvalue()
 
     empty = f"wait{uuid.uuid4().hex[:8]}"
-    with lotus_override("KAFKA", NAMESPACE=empty):
-        with pytest.raises(CommandError, match=f"{empty}.billing.events"):
-            call_command("kafka_topics", "--wait", "--service", "orders", "--timeout", "0", stdout=io.StringIO())
+    with lotus_override("KAFKA", NAMESPACE=empty), pytest.raises(CommandError, match=f"{empty}.billing.events"):
+        call_command("kafka_topics", "--wait", "--service", "orders", "--timeout", "0", stdout=io.StringIO())
     assert not topics_under(empty), "--wait created nothing"
