@@ -519,6 +519,8 @@ def test_postgresql_roles_script_covers_every_service_and_the_admins_tables():
     mounts = {m["mountPath"]: m["name"] for m in pod_spec(statefulset)["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in pod_spec(statefulset)["volumes"]}
     assert volumes[mounts["/docker-entrypoint-initdb.d"]]["configMap"]["name"] == f"{RELEASE}-postgresql-initdb"
+    # Executed, not sourced into the entrypoint's shell.
+    assert volumes[mounts["/docker-entrypoint-initdb.d"]]["configMap"]["defaultMode"] == 0o555
     script = of_kind(docs, "ConfigMap")[f"{RELEASE}-postgresql-initdb"]["data"]["lotus-roles.sh"]
     (services,) = re.findall(r"^for service in ([\w ]+); do$", script, re.M)
     assert services.split() == list(SERVICES)
