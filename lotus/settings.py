@@ -205,6 +205,16 @@ SIMPLE_JWT = {
 
 # Messaging (see lotus.messaging): the broker; the rest is in LOTUS.
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
+# How every client authenticates to the broker (librdkafka properties; lotus.messaging.kafka).
+# PLAINTEXT, the default, sends no credentials: a laptop's broker. SASL_PLAINTEXT or SASL_SSL
+# with SCRAM: the chart's broker, where each service's principal may write only its own topics.
+KAFKA_SECURITY = {
+    "security.protocol": env.str("KAFKA_SECURITY_PROTOCOL", default="PLAINTEXT"),
+    "sasl.mechanism": env.str("KAFKA_SASL_MECHANISM", default="SCRAM-SHA-512"),
+    "sasl.username": env.str("KAFKA_SASL_USERNAME", default=""),
+    "sasl.password": env.str("KAFKA_SASL_PASSWORD", default=""),
+    "ssl.ca.location": env.str("KAFKA_SSL_CA_LOCATION", default=""),
+}
 
 PROMETHEUS_EXPORT_MIGRATIONS = False
 

@@ -43,8 +43,22 @@ def all_topics() -> list[str]:
     return [physical_topic(name) for name in logical]
 
 
+def security_config() -> dict[str, object]:
+    """The authentication part of every client's configuration (``settings.KAFKA_SECURITY``):
+    nothing beyond the protocol on PLAINTEXT, the SASL mechanism and credentials on ``SASL_*``,
+    the CA bundle on ``*SSL`` when one is given."""
+    security = settings.KAFKA_SECURITY
+    protocol = security["security.protocol"].upper()
+    config: dict[str, object] = {"security.protocol": protocol}
+    if protocol.startswith("SASL_"):
+        config.update({key: security[key] for key in ("sasl.mechanism", "sasl.username", "sasl.password")})
+    if protocol.endswith("SSL") and security["ssl.ca.location"]:
+        config["ssl.ca.location"] = security["ssl.ca.location"]
+    return config
+
+
 def _common() -> dict[str, object]:
-    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "client.id": "lotus"}
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "client.id": "lotus", **security_config()}
 
 
 def make_producer(**overrides: object) -> Producer:

@@ -109,3 +109,14 @@ def test_kafka_topics_reports_each_existing_topic_with_another_retention(kafka_n
         # Reported, not altered; the topics Lotus created are as configured.
         assert retention_of([hourly])[hourly] == (3_600_000, True)
         assert retention_mismatches() == differing
+
+
+def test_wait_creates_nothing_and_returns_once_the_consumed_topics_exist(kafka_namespace):
+    out = io.StringIO()
+    call_command("kafka_topics", "--wait", "--service", "orders", stdout=out)
+    assert "exist" in out.getvalue()
+
+    empty = f"wait{uuid.uuid4().hex[:8]}"
+    with lotus_override("KAFKA", NAMESPACE=empty), pytest.raises(CommandError, match=f"{empty}.billing.events"):
+        call_command("kafka_topics", "--wait", "--service", "orders", "--timeout", "0", stdout=io.StringIO())
+    assert not topics_under(empty), "--wait created nothing"

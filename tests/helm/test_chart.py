@@ -48,6 +48,11 @@ K8S_VERSIONS = ("1.30.0", "1.37.0")
 EXTERNAL_DB = "postgresql://shop:s3cr%40t@db.example:6432/shop?sslmode=require"
 EXTERNAL_BILLING_DB = "postgresql://ledger:pw@ledger.example:5432/ledger"
 EXTERNAL_KAFKA = "kafka-0.example:9092,kafka-1.example:9092"
+EXTERNAL_KAFKA_SECRET = "shop-kafka-users"
+EXTERNAL_ORDERS_RO_DB = "postgresql://reader:pw@db.example:6432/shop_orders"
+# Secrets the operator created before installing (not rendered by the chart).
+GIVEN_JWT_SECRET = "shop-jwt"
+GIVEN_DJANGO_SECRET = "shop-django"
 
 
 def sets(*assignments: str) -> list[str]:
@@ -56,12 +61,17 @@ def sets(*assignments: str) -> list[str]:
 
 SCENARIOS: dict[str, list[str]] = {
     "defaults": [],
+    # A laptop or minikube without a policy-enforcing CNI: no SASL, no NetworkPolicies, no admin.
+    "laptop": sets("kafka.sasl.enabled=false", "networkPolicy.enabled=false", "admin.enabled=false"),
     "external": sets(
         "postgresql.enabled=false",
         "kafka.enabled=false",
         f"externalDatabase.url={EXTERNAL_DB}",
         f"externalDatabase.urls.billing={EXTERNAL_BILLING_DB}",
         "externalKafka.bootstrapServers=" + EXTERNAL_KAFKA.replace(",", "\\,"),
+        "externalKafka.securityProtocol=SASL_SSL",
+        f"externalKafka.existingSecret={EXTERNAL_KAFKA_SECRET}",
+        f"externalDatabase.readOnlyUrls.orders={EXTERNAL_ORDERS_RO_DB}",
     ),
     "no-servicemonitor": sets("metrics.serviceMonitor.enabled=false"),
     "scaled": sets(
@@ -70,16 +80,20 @@ SCENARIOS: dict[str, list[str]] = {
         "services.billing.relay.replicas=2",
         "kafka.partitions=6",
         "kafka.retentionHours=72",
-        "secrets.jwtSigningKey=given-jwt-key",
+        f"secrets.jwt.existingSecret={GIVEN_JWT_SECRET}",
+        f"secrets.djangoExistingSecret={GIVEN_DJANGO_SECRET}",
         "secrets.operatorPassword=given-operator-password",
         "config.LOTUS_PAYMENT_TIMEOUT=900",
-        "ingress.tls[0].secretName=lotus-tls",
-        "ingress.tls[0].hosts[0]=arch.homework",
+        "ingress.tls.secretName=lotus-tls",
+        "ingress.exposeAdmin=true",
+        "ingress.exposeMetrics=true",
+        "kafka.topicNamespace=shop1",
         "deadlines.enabled=false",
     ),
 }
 
-# Ingress prefix -> the service whose web serves it.
+# Ingress prefix -> the service whose web serves it (by default; OPTIONAL_ROUTES only when a
+# value says so).
 ROUTES = {
     "/profile": "profiles",
     "/billing": "billing",
@@ -87,13 +101,13 @@ ROUTES = {
     "/stock": "stock",
     "/delivery": "delivery",
     "/notification": "notifications",
-    "/admin": "profiles",
     "/api": "profiles",
     "/api-auth": "profiles",
     "/static": "profiles",
     "/healthz": "profiles",
     "/readyz": "profiles",
 }
+OPTIONAL_ROUTES = {"/admin": "admin", "/metrics": "profiles"}
 API_PREFIXES = ("/profile", "/billing", "/order", "/stock", "/delivery", "/notification")
 
 # The image's commands: what the chart may run from the Lotus image.
@@ -161,15 +175,36 @@ def lotus_containers(docs: list[dict]) -> list[tuple[dict, dict]]:
     return [(doc, c) for doc in workloads(docs) for c in all_containers(doc) if c["image"] == IMAGE]
 
 
-def secret_data(docs: list[dict]) -> dict[str, str]:
-    secret = of_kind(docs, "Secret")[RELEASE]
+def secret_data(docs: list[dict], owner: str) -> dict[str, str]:
+    """The decoded data of the Secret <release>-<owner> (a service, admin, jobs, postgresql, kafka)."""
+    secret = of_kind(docs, "Secret")[f"{RELEASE}-{owner}"]
     return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
 
 
+def all_secrets(docs: list[dict]) -> dict[str, dict[str, str]]:
+    return {
+        name: {key: base64.b64decode(value).decode() for key, value in doc["data"].items()}
+        for name, doc in of_kind(docs, "Secret").items()
+    }
+
+
+GIVEN_SECRETS = {GIVEN_JWT_SECRET, GIVEN_DJANGO_SECRET, EXTERNAL_KAFKA_SECRET}
+
+
+def secret_refs(container: dict) -> dict[str, tuple[str, str]]:
+    """Variable -> (Secret, key) of every secretKeyRef of a container."""
+    return {
+        var["name"]: (var["valueFrom"]["secretKeyRef"]["name"], var["valueFrom"]["secretKeyRef"]["key"])
+        for var in container.get("env", [])
+        if "secretKeyRef" in var.get("valueFrom", {})
+    }
+
+
 def resolve_env(container: dict, docs: list[dict]) -> dict[str, tuple[str, str]]:
-    """Name -> (source, value) as the kubelet would see it; source is value, configmap or secret."""
+    """Name -> (source, value) as the kubelet would see it; source is value, configmap or secret
+    (a Secret the operator gives resolves to ("given", "<secret>/<key>"))."""
     configmaps = {name: doc.get("data", {}) for name, doc in of_kind(docs, "ConfigMap").items()}
-    secrets = secret_data(docs)
+    secrets = all_secrets(docs)
     env: dict[str, tuple[str, str]] = {}
     for source in container.get("envFrom", []):
         for key, value in configmaps[source["configMapRef"]["name"]].items():
@@ -182,9 +217,13 @@ def resolve_env(container: dict, docs: list[dict]) -> dict[str, tuple[str, str]]
             env[var["name"]] = ("configmap", configmaps[ref["name"]][ref["key"]])
         elif "secretKeyRef" in var["valueFrom"]:
             ref = var["valueFrom"]["secretKeyRef"]
-            assert ref["name"] == RELEASE, f"{var['name']} reads an unknown Secret {ref['name']}"
-            assert ref["key"] in secrets, f"{var['name']} reads the missing Secret key {ref['key']}"
-            env[var["name"]] = ("secret", secrets[ref["key"]])
+            if ref["name"] in GIVEN_SECRETS:
+                env[var["name"]] = ("given", f"{ref['name']}/{ref['key']}")
+                continue
+            assert ref["name"] in secrets, f"{var['name']} reads an unknown Secret {ref['name']}"
+            data = secrets[ref["name"]]
+            assert ref["key"] in data, f"{var['name']} reads the missing key {ref['key']} of {ref['name']}"
+            env[var["name"]] = ("secret", data[ref["key"]])
         else:
             env[var["name"]] = ("field", "")
     return env
@@ -298,7 +337,10 @@ def test_each_service_runs_web_relay_and_consumer(scenario):
             (worker,) = pod_spec(deployments[name(service, component)])["containers"]
             assert argv(worker) == ["python", "manage.py", command, "--service", service]
             init = [argv(c) for c in pod_spec(deployments[name(service, component)]).get("initContainers", [])]
-            assert init == ([["python", "manage.py", "kafka_topics"]] if component == "consumer" else [])
+            topics = ["python", "manage.py", "kafka_topics"] + (
+                ["--wait", "--service", service] if sasl(scenario) else []
+            )
+            assert init == ([topics] if component == "consumer" else [])
             metrics = services[f"{name(service, component)}-metrics"]
             assert metrics["spec"]["clusterIP"] == "None"
             assert metrics["spec"]["ports"][0]["port"] == 9100
@@ -311,10 +353,25 @@ def test_each_service_runs_web_relay_and_consumer(scenario):
         assert deadlines["spec"]["replicas"] == 1
 
 
+def owner_of(doc: dict) -> str:
+    """Whose Secret a Lotus workload reads: its service, the admin, or the hook Jobs."""
+    labels = doc["metadata"]["labels"]
+    if labels.get("lotus/service"):
+        return labels["lotus/service"]
+    return "admin" if labels["app.kubernetes.io/component"] == "admin" else "jobs"
+
+
+#: The databases each kind of workload opens; a service's own pods open only its own.
+DATABASES_OF = {"admin": SERVICES, "migrate": SERVICES, "seed": SERVICES, "kafka-topics": ()}
+
+
+def sasl(scenario: str) -> bool:
+    return scenario not in {"laptop", "external"}
+
+
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_every_lotus_container_gets_its_environment(scenario):
     docs = render(scenario)
-    secrets = secret_data(docs)
     for doc, container in lotus_containers(docs):
         where = f"{doc['metadata']['name']}/{container['name']}"
         env = resolve_env(container, docs)
@@ -322,12 +379,9 @@ def test_every_lotus_container_gets_its_environment(scenario):
         service = labels.get("lotus/service")
         expected_services = service or ",".join(SERVICES)
         assert env["LOTUS_SERVICES"] == ("value", expected_services), where
-        for each in SERVICES:
-            source, url = env[f"DATABASE_URL_{each.upper()}"]
-            assert source == "secret", where
-            assert url == secrets[f"database-url-{each}"]
-        assert env["DJANGO_SECRET_KEY"][0] == "secret", where
-        assert env["LOTUS_JWT_SIGNING_KEY"][0] == "secret", where
+        assert env["DJANGO_SECRET_KEY"][0] in {"secret", "given"}, where
+        assert env["LOTUS_JWT_PUBLIC_KEY"][0] in {"secret", "given"}, where
+        assert "LOTUS_JWT_SIGNING_KEY" not in env, f"{where}: the shared HS256 key is gone"
         kafka = EXTERNAL_KAFKA if scenario == "external" else f"{RELEASE}-kafka.{NAMESPACE}.svc.cluster.local:9092"
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == ("configmap", kafka), where
         expected_partitions = "6" if scenario == "scaled" else "3"
@@ -350,36 +404,146 @@ def test_every_lotus_container_gets_its_environment(scenario):
             assert "LOTUS_OPERATOR_PASSWORD" not in env, f"{where} does not need the operator password"
         if scenario == "scaled":
             assert env["LOTUS_PAYMENT_TIMEOUT"] == ("configmap", "900")
+        assert ("LOTUS_TLS" in env) is (scenario == "scaled"), where
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_each_pod_holds_only_its_own_secrets(scenario):
+    """No pod of service A gets B's database URL, another component's Django key or Kafka
+    password, and only profiles gets the JWT private key; each reads only its own Secret."""
+    docs = render(scenario)
+    secrets = all_secrets(docs)
+    django_keys: dict[str, set[str]] = {}
+    for doc, container in lotus_containers(docs):
+        where = f"{doc['metadata']['name']}/{container['name']}"
+        owner = owner_of(doc)
+        component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+        env = resolve_env(container, docs)
+        refs = secret_refs(container)
+        own = f"{RELEASE}-{owner}"
+        for variable, (secret, _key) in refs.items():
+            assert secret in {own} | GIVEN_SECRETS, f"{where}: {variable} reads {secret}, not its own {own}"
+
+        databases = DATABASES_OF.get(component, (owner,))
+        assert {v for v in env if v.startswith("DATABASE_URL")} == {f"DATABASE_URL_{s.upper()}" for s in databases}, (
+            where
+        )
+        for each in databases:
+            assert env[f"DATABASE_URL_{each.upper()}"] == ("secret", secrets[own][f"database-url-{each}"]), where
+
+        private = "LOTUS_JWT_PRIVATE_KEY" in env
+        assert private is (owner == "profiles"), f"{where}: the JWT private key belongs to profiles alone"
+        if scenario == "scaled":
+            assert env["LOTUS_JWT_PUBLIC_KEY"] == ("given", f"{GIVEN_JWT_SECRET}/public-key"), where
+            assert env["DJANGO_SECRET_KEY"] == ("given", f"{GIVEN_DJANGO_SECRET}/django-secret-key-{owner}"), where
+            if private:
+                assert env["LOTUS_JWT_PRIVATE_KEY"] == ("given", f"{GIVEN_JWT_SECRET}/private-key"), where
+        else:
+            assert env["LOTUS_JWT_PUBLIC_KEY"] == ("secret", secrets[own]["jwt-public-key"]), where
+            django_keys.setdefault(owner, set()).add(env["DJANGO_SECRET_KEY"][1])
+            assert len(env["DJANGO_SECRET_KEY"][1]) == 64, where
+
+        principal = {"jobs": "kafka-admin"}.get(owner, owner)
+        kafka_user = component in {"web", "relay", "consumer", "deadlines", "admin", "kafka-topics"}
+        if sasl(scenario) and kafka_user:
+            assert env["KAFKA_SASL_USERNAME"] == ("value", principal), where
+            assert env["KAFKA_SASL_PASSWORD"] == ("secret", secrets[f"{RELEASE}-kafka"][f"password-{principal}"]), where
+        elif scenario == "external" and kafka_user:
+            assert env["KAFKA_SASL_USERNAME"] == ("given", f"{EXTERNAL_KAFKA_SECRET}/username-{owner}"), where
+            assert env["KAFKA_SASL_PASSWORD"] == ("given", f"{EXTERNAL_KAFKA_SECRET}/password-{owner}"), where
+        else:
+            assert "KAFKA_SASL_PASSWORD" not in env, f"{where} does not talk to Kafka with credentials"
+    if scenario != "scaled":
+        # Each component its own Django key: one leaked pod cannot sign another's sessions.
+        assert all(len(keys) == 1 for keys in django_keys.values()), django_keys
+        values = [next(iter(keys)) for keys in django_keys.values()]
+        assert len(set(values)) == len(values), "two components share a Django key"
+    jwt_holders = {name for name, data in secrets.items() if "jwt-private-key" in data}
+    assert jwt_holders == (set() if scenario == "scaled" else {f"{RELEASE}-profiles"})
 
 
 def test_database_urls_point_at_the_charts_postgresql():
+    """Each service logs in as its own role to its own database; the admin as read-only roles;
+    PostgreSQL's superuser password reaches only PostgreSQL and the migrate Job's psql steps."""
     docs = render("defaults")
-    secrets = secret_data(docs)
+    secrets = all_secrets(docs)
+    passwords = secrets[f"{RELEASE}-postgresql"]
     postgres = of_kind(docs, "StatefulSet")[f"{RELEASE}-postgresql"]
     assert postgres["spec"]["template"]["spec"]["containers"][0]["image"] == "postgres:15"
     assert f"{RELEASE}-postgresql" in of_kind(docs, "Service")
-    for service in SERVICES:
-        url = urlsplit(secrets[f"database-url-{service}"])
-        assert url.scheme == "postgresql"
-        assert url.hostname == f"{RELEASE}-postgresql.{NAMESPACE}.svc.cluster.local"
-        assert url.port == 5432
-        assert url.path == f"/lotus_{service}"
-        assert url.username == "lotus"
-        assert unquote(url.password) == secrets["postgresql-password"]
+    for owner, services, suffix in [
+        *((service, [service], "") for service in SERVICES),
+        ("jobs", SERVICES, ""),
+        ("admin", SERVICES, "_ro"),
+    ]:
+        for service in services:
+            url = urlsplit(secrets[f"{RELEASE}-{owner}"][f"database-url-{service}"])
+            assert url.scheme == "postgresql"
+            assert url.hostname == f"{RELEASE}-postgresql.{NAMESPACE}.svc.cluster.local"
+            assert url.port == 5432
+            assert url.path == f"/lotus_{service}"
+            assert url.username == f"lotus_{service}{suffix}", owner
+            assert unquote(url.password) == passwords[f"password-{service}{suffix.replace('_', '-')}"]
+    all_passwords = [v for k, v in passwords.items() if k.startswith("password-")]
+    assert len(set(all_passwords)) == len(all_passwords) == 2 * len(SERVICES)
     (container,) = pod_spec(postgres)["containers"]
     env = resolve_env(container, docs)
-    assert env["POSTGRES_PASSWORD"] == ("secret", secrets["postgresql-password"])
+    assert env["POSTGRES_PASSWORD"] == ("secret", passwords["postgres-password"])
     assert env["POSTGRES_USER"] == ("value", "lotus")
-    # The databases created on the volume's first start are the ones the URLs name.
-    initdb = of_kind(docs, "ConfigMap")[f"{RELEASE}-postgresql-initdb"]["data"]["lotus-databases.sql"]
-    assert sorted(re.findall(r'CREATE DATABASE "(\w+)";', initdb)) == sorted(f"lotus_{s}" for s in SERVICES)
+    for service in SERVICES:
+        assert env[f"PW_{service.upper()}"] == ("secret", passwords[f"password-{service}"])
+        assert env[f"PW_{service.upper()}_RO"] == ("secret", passwords[f"password-{service}-ro"])
+    superuser = {
+        f"{doc['metadata']['name']}/{c['name']}"
+        for doc in workloads(docs)
+        for c in all_containers(doc)
+        if any(key == "postgres-password" for _, key in secret_refs(c).values())
+    }
+    assert superuser == {
+        f"{RELEASE}-postgresql/postgresql",
+        f"{RELEASE}-migrate/postgresql-roles",
+        f"{RELEASE}-migrate/postgresql-grants",
+    }
+
+
+def test_postgresql_roles_script_covers_every_service_and_the_admins_tables():
+    """lotus-roles.sh (the volume's first start and the migrate Job) creates the roles and
+    databases the URLs name, and grants the admin's read-only role on profiles exactly the
+    tables Django's admin writes when an operator signs in."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+
+    docs = render("defaults")
+    statefulset = of_kind(docs, "StatefulSet")[f"{RELEASE}-postgresql"]
+    mounts = {m["mountPath"]: m["name"] for m in pod_spec(statefulset)["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(statefulset)["volumes"]}
+    assert volumes[mounts["/docker-entrypoint-initdb.d"]]["configMap"]["name"] == f"{RELEASE}-postgresql-initdb"
+    # Executed, not sourced into the entrypoint's shell.
+    assert volumes[mounts["/docker-entrypoint-initdb.d"]]["configMap"]["defaultMode"] == 0o555
+    script = of_kind(docs, "ConfigMap")[f"{RELEASE}-postgresql-initdb"]["data"]["lotus-roles.sh"]
+    (services,) = re.findall(r"^for service in ([\w ]+); do$", script, re.M)
+    assert services.split() == list(SERVICES)
+    assert 'database="${POSTGRES_DB}_$service"' in script
+    assert "REVOKE ALL ON DATABASE" in script
+    assert "NOSUPERUSER NOCREATEDB NOCREATEROLE" in script
+    granted = set(re.findall(r"GRANT [A-Za-z, ()_]+ ON public\.(\w+) TO", script))
+    assert granted == {Session._meta.db_table, get_user_model()._meta.db_table, LogEntry._meta.db_table}
+    assert f"GRANT UPDATE (last_login) ON public.{get_user_model()._meta.db_table}" in script
+
+    migrate = of_kind(docs, "Job")[f"{RELEASE}-migrate"]
+    steps = [c["name"] for c in all_containers(migrate)]
+    assert steps == ["wait-for-postgresql", "postgresql-roles", "createdbs", "migrateall", "postgresql-grants"]
+    for container in all_containers(migrate)[1:]:
+        if container["name"].startswith("postgresql-"):
+            assert argv(container) == ["sh", "/scripts/lotus-roles.sh"]
 
 
 def test_external_database_urls_follow_the_settings_rules(monkeypatch, tmp_path):
     """The chart's per-service URLs give the same DATABASES as DATABASE_URL (+ overrides) would."""
     docs = render("external")
-    secrets = secret_data(docs)
-    assert "postgresql-password" not in secrets
+    secrets = all_secrets(docs)
+    assert f"{RELEASE}-postgresql" not in secrets
     assert not of_kind(docs, "StatefulSet")
 
     for key in [k for k in os.environ if k.startswith("DATABASE_URL")]:
@@ -390,19 +554,33 @@ def test_external_database_urls_follow_the_settings_rules(monkeypatch, tmp_path)
 
     monkeypatch.delenv("DATABASE_URL")
     for service in SERVICES:
-        monkeypatch.setenv(f"DATABASE_URL_{service.upper()}", secrets[f"database-url-{service}"])
+        own = secrets[f"{RELEASE}-{service}"][f"database-url-{service}"]
+        assert secrets[f"{RELEASE}-jobs"][f"database-url-{service}"] == own
+        monkeypatch.setenv(f"DATABASE_URL_{service.upper()}", own)
+        admin = secrets[f"{RELEASE}-admin"][f"database-url-{service}"]
+        assert admin == (EXTERNAL_ORDERS_RO_DB if service == "orders" else own), service
     assert database_settings(environ.Env(), tmp_path) == expected
     assert expected["billing"]["NAME"] == "ledger"
     assert expected["orders"]["NAME"] == "shop_orders"
     assert expected["orders"]["PASSWORD"] == "s3cr@t"
 
 
-@pytest.mark.parametrize("scenario", ["defaults", "external"])
+def kafka_files(docs: list[dict]) -> dict[str, str]:
+    return of_kind(docs, "ConfigMap")[f"{RELEASE}-kafka-config"]["data"]
+
+
+def properties(text: str) -> dict[str, str]:
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "laptop", "external"])
 def test_kafka_bootstrap_servers(scenario):
     docs = render(scenario)
     config = of_kind(docs, "ConfigMap")[f"{RELEASE}-config"]["data"]
     if scenario == "external":
         assert config["KAFKA_BOOTSTRAP_SERVERS"] == EXTERNAL_KAFKA
+        assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
         assert not [c for doc in workloads(docs) for c in all_containers(doc) if c["name"].startswith("wait-for")]
         return
     kafka_service = of_kind(docs, "Service")[f"{RELEASE}-kafka"]
@@ -416,31 +594,185 @@ def test_kafka_bootstrap_servers(scenario):
     assert kafka["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
     (container,) = pod_spec(kafka)["containers"]
     assert container["image"] == "apache/kafka:4.1.1"
+    assert argv(container) == ["bash", "/etc/lotus-kafka/start.sh"]
     env = {var["name"]: var.get("value") for var in container["env"]}
-    assert env["KAFKA_NODE_ID"] == "1"
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@localhost:9093"
-    assert env["KAFKA_LISTENERS"] == "PLAINTEXT://:9092,CONTROLLER://:9093"
-    advertised = f"PLAINTEXT://$(POD_NAME).{RELEASE}-kafka.{NAMESPACE}.svc.cluster.local:9092"
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == advertised
     assert [var["name"] for var in container["env"]].index("POD_NAME") == 0, "$(POD_NAME) must be defined first"
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    assert env["KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS"] == "0"
-    for factor in (
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
-        "KAFKA_DEFAULT_REPLICATION_FACTOR",
-        "KAFKA_MIN_INSYNC_REPLICAS",
-    ):
-        assert env[factor] == "1", factor
+    assert env["ADVERTISED_HOST"] == f"$(POD_NAME).{RELEASE}-kafka.{NAMESPACE}.svc.cluster.local"
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", env["CLUSTER_ID"])
-    # Service links would add KAFKA_*-looking variables that the image turns into properties.
+    files = kafka_files(docs)
+    props = properties(files["server.properties"])
+    listener = "SASL_PLAINTEXT" if sasl(scenario) else "PLAINTEXT"
+    assert config["KAFKA_SECURITY_PROTOCOL"] == listener
+    assert props["node.id"] == "1"
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == "1@localhost:9093"
+    assert props["listeners"] == f"{listener}://:9092,CONTROLLER://localhost:9093"
+    assert props["listener.security.protocol.map"] == f"CONTROLLER:PLAINTEXT,{listener}:{listener}"
+    assert props["inter.broker.listener.name"] == listener
+    assert f'echo "advertised.listeners={listener}://${{ADVERTISED_HOST}}:9092"' in files["start.sh"]
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    for factor in (
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "transaction.state.log.min.isr",
+        "default.replication.factor",
+        "min.insync.replicas",
+    ):
+        assert props[factor] == "1", factor
+    # Service links would add KAFKA_*-looking variables.
     assert pod_spec(kafka)["enableServiceLinks"] is False
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(kafka)["volumes"]}
+    assert volumes[mounts["/etc/lotus-kafka"]]["configMap"]["name"] == f"{RELEASE}-kafka-config"
+    # A changed configuration or ACL list restarts the broker, whose start-up applies it.
+    assert kafka["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
 
-def test_ingress_routes_each_path_to_its_service():
-    docs = render("defaults")
+@pytest.mark.parametrize("scenario", ["defaults", "scaled", "laptop"])
+def test_kafka_takes_sasl_scram_with_an_authorizer_by_default(scenario):
+    docs = render(scenario)
+    files = kafka_files(docs)
+    props = properties(files["server.properties"])
+    env = {
+        var["name"]: var for var in pod_spec(of_kind(docs, "StatefulSet")[f"{RELEASE}-kafka"])["containers"][0]["env"]
+    }
+    principals = ["broker", "kafka-admin", "admin", *SERVICES]
+    if not sasl(scenario):
+        assert not {key for key in props if key.startswith(("sasl.", "authorizer", "super.users"))}
+        assert "--add-scram" not in files["start.sh"]
+        assert not [name for name in env if name.startswith("SCRAM_")]
+        assert f"{RELEASE}-kafka" not in of_kind(docs, "Secret")
+        return
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    # ANONYMOUS only exists on the controller listener, which listens on localhost alone.
+    assert props["super.users"] == "User:broker;User:kafka-admin;User:ANONYMOUS"
+    assert "CONTROLLER://localhost:9093" in props["listeners"]
+    passwords = secret_data(docs, "kafka")
+    assert set(passwords) == {f"password-{p}" for p in principals}
+    assert len(set(passwords.values())) == len(principals)
+    for principal in principals:
+        variable = f"SCRAM_PASSWORD_{principal.upper().replace('-', '_')}"
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {
+            "name": f"{RELEASE}-kafka",
+            "key": f"password-{principal}",
+        }
+        # Created when the volume is formatted, upserted at every start.
+        assert f'--add-scram "SCRAM-SHA-512=[name={principal},password=${{{variable}}}]"' in files["start.sh"]
+        assert f"--entity-name {principal} \\\n" in files["setup.sh"]
+    assert "kafka-storage.sh format --ignore-formatted" in files["start.sh"]
+    assert 'username=\\"broker\\" password=\\"${SCRAM_PASSWORD_BROKER}\\"' in files["start.sh"]
+    assert "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config" in files["start.sh"]
+    assert 'username=\\"kafka-admin\\"' in files["setup.sh"]
+
+
+def code_acls() -> dict[str, dict[str, set[str]]]:
+    """Each service's Kafka rights as the code implies them (logical names):
+    write: the topics of the contracts its non-handler modules use (what its services send),
+           diagnostics.commands (`manage.py ping` sends a Ping from any service's outbox) and
+           its dead letters (the outbox publishes them);
+    read:  the topics its consumer subscribes to (lotus.bootstrap.handlers_for)."""
+    import ast
+
+    from lotus import contracts
+    from lotus.bootstrap import handlers_for
+
+    by_name = {cls.__name__: cls for cls in contracts.MESSAGES}
+    acls = {}
+    for service in SERVICES:
+        sent = set()
+        for module in sorted((ROOT / service).glob("*.py")):
+            if module.name == "handlers.py":
+                continue
+            for node in ast.walk(ast.parse(module.read_text())):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lotus.contracts"):
+                    sent |= {by_name[alias.name].topic for alias in node.names if alias.name in by_name}
+        # A handler may send too: any contract built inside a send(...) call there.
+        handlers = ast.parse((ROOT / service / "handlers.py").read_text())
+        for call in ast.walk(handlers):
+            if isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "send":
+                for inner in ast.walk(call):
+                    if isinstance(inner, ast.Name) and inner.id in by_name:
+                        sent.add(by_name[inner.id].topic)
+        acls[service] = {
+            "write": sent | {"diagnostics.commands", f"{service}.deadletter"},
+            "read": set(handlers_for(service).topics()),
+        }
+    return acls
+
+
+def rendered_acls(docs: list[dict], prefix: str = "") -> dict[str, dict[str, set[str]]]:
+    acls: dict[str, dict[str, set[str]]] = {}
+    for line in kafka_files(docs)["acls.txt"].splitlines():
+        if not line.strip():
+            continue
+        principal, operation, kind, *names = line.split()
+        assert all(name.startswith(prefix) for name in names), line
+        names = {name.removeprefix(prefix) for name in names}
+        entry = acls.setdefault(principal, {"write": set(), "read": set(), "group": set()})
+        if kind == "group":
+            assert operation == "Read", line
+            entry["group"] |= names
+        else:
+            assert (kind, operation) in {("topic", "Write"), ("topic", "Read")}, line
+            entry[operation.lower()] |= names
+    return acls
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "scaled"])
+def test_kafka_acls_match_the_codes_topology(scenario):
+    """Each service may write only the topics it sends on and read only those it consumes, in
+    its own consumer group; the topics the broker creates are exactly the code's."""
+    from lotus.messaging import kafka
+
+    docs = render(scenario)
+    prefix = "shop1." if scenario == "scaled" else ""
+    expected = code_acls()
+    acls = rendered_acls(docs, prefix)
+    assert set(acls) == set(SERVICES), "a principal per service, and no ACL for admin or anyone else"
+    for service in SERVICES:
+        assert acls[service]["write"] == expected[service]["write"], service
+        assert acls[service]["read"] == expected[service]["read"], service
+        with override_kafka_namespace(prefix.rstrip(".")):
+            assert acls[service]["group"] == {kafka.consumer_group(service).removeprefix(prefix)}
+    # Commands are sent by orders alone; nobody but a topic's owner publishes its events.
+    for topic in {t for acl in acls.values() for t in acl["write"]}:
+        owner, kind = topic.split(".")
+        writers = {s for s in SERVICES if topic in acls[s]["write"]}
+        if kind == "events" or kind == "deadletter":
+            assert writers == {owner}, topic
+    assert {s for s in SERVICES if "billing.commands" in acls[s]["write"]} == {"orders"}
+    topics = [line for line in kafka_files(docs)["topics.txt"].splitlines() if line]
+    with override_kafka_namespace(""):
+        assert sorted(t.removeprefix(prefix) for t in topics) == sorted(kafka.all_topics())
+    assert f"--config retention.ms={(72 if scenario == 'scaled' else 168) * 3600000}" in kafka_files(docs)["setup.sh"]
+
+
+def override_kafka_namespace(namespace: str):
+    from lotus.testing import lotus_override
+
+    return lotus_override("KAFKA", NAMESPACE=namespace)
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "laptop"])
+def test_consumers_wait_for_their_topics_where_they_may_not_create_them(scenario):
+    deployments = of_kind(render(scenario), "Deployment")
+    for service in SERVICES:
+        (init,) = pod_spec(deployments[name(service, "consumer")])["initContainers"]
+        if sasl(scenario):
+            assert argv(init) == ["python", "manage.py", "kafka_topics", "--wait", "--service", service]
+        else:
+            assert argv(init) == ["python", "manage.py", "kafka_topics"]
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "scaled"])
+def test_ingress_routes_each_path_to_its_service(scenario):
+    """/admin (to the admin's own Deployment) and /metrics only when a value says so; TLS when
+    ingress.tls.secretName is given."""
+    docs = render(scenario)
     (ingress,) = of_kind(docs, "Ingress").values()
     assert ingress["apiVersion"] == "networking.k8s.io/v1"
     assert ingress["spec"]["ingressClassName"] == "nginx"
@@ -454,10 +786,129 @@ def test_ingress_routes_each_path_to_its_service():
         assert backend["port"] == {"name": "http"}
         assert "http" in {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
         routes[path["path"]] = backend["name"]
-    assert routes == {prefix: name(service, "web") for prefix, service in ROUTES.items()}
+    expected = {prefix: name(service, "web") for prefix, service in ROUTES.items()}
+    if scenario == "scaled":
+        expected |= {"/admin": f"{RELEASE}-admin", "/metrics": name("profiles", "web")}
+        assert ingress["spec"]["tls"] == [{"secretName": "lotus-tls", "hosts": ["arch.homework"]}]
+        config = of_kind(docs, "ConfigMap")[f"{RELEASE}-config"]["data"]
+        assert config["DJANGO_CSRF_TRUSTED_ORIGINS"] == "https://arch.homework"
+    else:
+        assert "tls" not in ingress["spec"]
+    assert routes == expected
+    # No prefix of the default routes reaches /admin or /metrics by accident.
+    for hidden in OPTIONAL_ROUTES:
+        if scenario == "defaults":
+            assert not [p for p in routes if hidden == p or hidden.startswith(p.rstrip("/") + "/")], hidden
 
-    scaled = of_kind(render("scaled"), "Ingress")[RELEASE]
-    assert scaled["spec"]["tls"] == [{"secretName": "lotus-tls", "hosts": ["arch.homework"]}]
+
+def test_the_admin_runs_on_its_own_with_read_only_roles():
+    docs = render("defaults")
+    admin = of_kind(docs, "Deployment")[f"{RELEASE}-admin"]
+    (container,) = pod_spec(admin)["containers"]
+    assert argv(container)[:4] == ["gunicorn", "lotus.wsgi", "--bind", "0.0.0.0:8000"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    env = resolve_env(container, docs)
+    assert env["LOTUS_SERVICES"] == ("value", ",".join(SERVICES))
+    for service in SERVICES:
+        assert urlsplit(env[f"DATABASE_URL_{service.upper()}"][1]).username == f"lotus_{service}_ro"
+    assert of_kind(docs, "Service")[f"{RELEASE}-admin"]["spec"]["selector"] == pod_spec_labels(admin, selector=True)
+    assert f"{RELEASE}-admin" not in of_kind(render("laptop"), "Deployment")
+
+
+def pod_spec_labels(doc: dict, *, selector: bool = False) -> dict[str, str]:
+    return doc["spec"]["selector"]["matchLabels"] if selector else doc["spec"]["template"]["metadata"]["labels"]
+
+
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions) against a label set."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and labels.get(key) in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def component_of(doc: dict) -> str:
+    return doc["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "laptop", "external"])
+def test_network_policies_admit_only_the_right_pods(scenario):
+    """web/admin <- the ingress controller; PostgreSQL <- the pods holding a database URL;
+    Kafka <- the Lotus pods that talk to it; everything else of the release refuses ingress."""
+    docs = render(scenario)
+    policies = of_kind(docs, "NetworkPolicy")
+    if scenario == "laptop":
+        assert policies == {}
+        return
+    pods = {doc["metadata"]["name"]: doc["spec"]["template"]["metadata"]["labels"] for doc in workloads(docs)}
+    port_names = {
+        doc["metadata"]["name"]: {p["name"] for c in all_containers(doc) for p in c.get("ports", [])}
+        for doc in workloads(docs)
+    }
+
+    def selected(policy: dict) -> set[str]:
+        return {n for n, labels in pods.items() if selects(policy["spec"]["podSelector"], labels)}
+
+    deny = policies[f"{RELEASE}-default-deny"]["spec"]
+    assert deny["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny
+    assert selected(policies[f"{RELEASE}-default-deny"]) == set(pods), "every pod of the release"
+    for policy in policies.values():
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        for target in selected(policy):
+            for rule in policy["spec"].get("ingress", []):
+                for port in rule["ports"]:
+                    assert port["port"] in port_names[target], (policy["metadata"]["name"], target, port)
+
+    def admitted(policy_name: str) -> set[str]:
+        (rule,) = policies[f"{RELEASE}-{policy_name}"]["spec"]["ingress"]
+        (peer,) = rule["from"]
+        assert set(peer) == {"podSelector"}, "pods of this namespace only"
+        return {n for n, labels in pods.items() if selects(peer["podSelector"], labels)}
+
+    web = policies[f"{RELEASE}-web"]
+    assert selected(web) == {name(s, "web") for s in SERVICES} | {f"{RELEASE}-admin"}
+    controller, metrics = web["spec"]["ingress"]
+    assert controller["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
+    assert controller["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    workers = policies[f"{RELEASE}-workers"]
+    assert selected(workers) == {name(s, c) for s in SERVICES for c in ("relay", "consumer")}
+    assert [rule["ports"] for rule in workers["spec"]["ingress"]] == [[{"port": "metrics", "protocol": "TCP"}]]
+
+    lotus_pods = {doc["metadata"]["name"] for doc, _ in lotus_containers(docs)}
+    with_database = {
+        doc["metadata"]["name"]
+        for doc, c in lotus_containers(docs)
+        if any(k.startswith("DATABASE_URL") for k in resolve_env(c, docs))
+    }
+    with_kafka = {
+        doc["metadata"]["name"]
+        for doc, c in lotus_containers(docs)
+        if component_of(doc) in {"web", "relay", "consumer", "deadlines", "admin", "kafka-topics"}
+    }
+    if scenario == "external":
+        assert f"{RELEASE}-postgresql" not in policies
+        assert f"{RELEASE}-kafka" not in policies
+        return
+    assert selected(policies[f"{RELEASE}-postgresql"]) == {f"{RELEASE}-postgresql"}
+    assert admitted("postgresql") == with_database
+    assert with_database < lotus_pods
+    assert f"{RELEASE}-kafka-topics" not in with_database
+    assert selected(policies[f"{RELEASE}-kafka"]) == {f"{RELEASE}-kafka"}
+    assert admitted("kafka") == with_kafka | {f"{RELEASE}-kafka"}
+    assert {f"{RELEASE}-migrate", f"{RELEASE}-seed"}.isdisjoint(with_kafka)
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
@@ -539,7 +990,7 @@ def test_hook_jobs_migrate_then_create_topics_then_seed(scenario):
     assert lotus_steps(f"{RELEASE}-kafka-topics") == [["kafka_topics"]]
     assert lotus_steps(f"{RELEASE}-seed") == [["seed"]]
     waits = {c["name"] for job in jobs.values() for c in pod_spec(job).get("initContainers", []) if c["image"] != IMAGE}
-    assert waits == (set() if scenario == "external" else {"wait-for-postgresql", "wait-for-kafka"})
+    assert waits == (set() if scenario == "external" else {"wait-for-postgresql", "postgresql-roles", "wait-for-kafka"})
 
 
 @pytest.mark.parametrize("scenario", ["defaults", "no-servicemonitor"])
@@ -565,22 +1016,50 @@ def test_service_monitors_follow_the_flag(scenario):
         assert selected == {f"{RELEASE}-{s}-{suffix}" for s in SERVICES}
 
 
-def test_secret_is_generated_once_and_kept_on_upgrade():
+def test_secrets_are_generated_once_and_kept_on_upgrade():
     template = (CHART / "templates" / "secret.yaml").read_text()
-    assert re.search(r'lookup "v1" "Secret" \.Release\.Namespace \$name', template)
-    assert "randAlphaNum" in template
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    # Every generated value is looked up in the Secret that holds it first.
+    for secret in ("$fullname", "$pgName", "$kafkaName", "$name", '(printf "%s-profiles" $fullname)'):
+        assert f'lookup "v1" "Secret" $ns {secret}' in template, secret
+    assert "randAlphaNum 64" in helpers
+    assert 'genCA "lotus-jwt" 3650' in template
 
     again = [doc for doc in yaml.safe_load_all(helm(*template_args("defaults")).stdout) if doc]
-    first, second = secret_data(render("defaults")), secret_data(again)
-    secret = of_kind(render("defaults"), "Secret")[RELEASE]
-    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    for key in ("django-secret-key", "jwt-signing-key", "operator-password", "postgresql-password"):
+    first, second = all_secrets(render("defaults")), all_secrets(again)
+    for secret in of_kind(render("defaults"), "Secret").values():
+        assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    generated = [(f"{RELEASE}-{owner}", "django-secret-key") for owner in (*SERVICES, "admin", "jobs")] + [
+        (f"{RELEASE}-jobs", "operator-password"),
+        (f"{RELEASE}-postgresql", "postgres-password"),
+        *((f"{RELEASE}-postgresql", f"password-{s}{ro}") for s in SERVICES for ro in ("", "-ro")),
+        *((f"{RELEASE}-kafka", f"password-{p}") for p in ("broker", "kafka-admin", "admin", *SERVICES)),
+    ]
+    for secret, key in generated:
         # No cluster to look up in `helm template`: each render generates, so they differ.
-        assert len(first[key]) == 50, key
-        assert first[key] != second[key], key
-    given = secret_data(render("scaled"))
-    assert given["jwt-signing-key"] == "given-jwt-key"
-    assert given["operator-password"] == "given-operator-password"
+        assert len(first[secret][key]) == 64, (secret, key)
+        assert first[secret][key] != second[secret][key], (secret, key)
+    assert first[f"{RELEASE}-profiles"]["jwt-private-key"] != second[f"{RELEASE}-profiles"]["jwt-private-key"]
+    given = all_secrets(render("scaled"))
+    assert given[f"{RELEASE}-jobs"]["operator-password"] == "given-operator-password"
+    assert not [key for data in given.values() for key in data if key.startswith(("jwt-", "django-"))]
+
+
+def test_generated_jwt_pair_is_an_rsa_key_and_its_certificate():
+    """profiles signs RS256 with the private key; every service verifies with the certificate."""
+    serialization = pytest.importorskip("cryptography.hazmat.primitives.serialization")
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    secrets = all_secrets(render("defaults"))
+    private = serialization.load_pem_private_key(secrets[f"{RELEASE}-profiles"]["jwt-private-key"].encode(), None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    assert private.key_size >= 2048
+    public_pems = {secrets[f"{RELEASE}-{owner}"]["jwt-public-key"] for owner in (*SERVICES, "admin", "jobs")}
+    (public_pem,) = public_pems
+    certificate = x509.load_pem_x509_certificate(public_pem.encode())
+    assert certificate.public_key().public_numbers() == private.public_key().public_numbers()
+    assert "PRIVATE" not in public_pem
 
 
 def test_values_schema_and_required_values_reject_mistakes():
@@ -598,6 +1077,29 @@ def test_values_schema_and_required_values_reject_mistakes():
     no_kafka = helm("template", RELEASE, str(CHART), "--set", "kafka.enabled=false", check=False)
     assert no_kafka.returncode != 0
     assert "externalKafka.bootstrapServers" in no_kafka.stderr
+    # The values this issue added, and the ones it removed.
+    for mistake in (
+        "secrets.jwtSigningKey=old-shared-key",
+        "ingress.tls[0].secretName=old-list-form",
+        "networkPolicy.enable=true",
+        "kafka.sasl.mechanism=PLAIN",
+        "admin.replicas=-1",
+        "externalKafka.securityProtocol=SASL",
+        "externalDatabase.readOnlyUrls.biling=postgresql://x",
+    ):
+        result = helm("template", RELEASE, str(CHART), "--set", mistake, check=False)
+        assert result.returncode != 0, mistake
+    no_users = helm(
+        "template",
+        RELEASE,
+        str(CHART),
+        *sets(
+            "kafka.enabled=false", "externalKafka.bootstrapServers=k:9092", "externalKafka.securityProtocol=SASL_SSL"
+        ),
+        check=False,
+    )
+    assert no_users.returncode != 0
+    assert "externalKafka.existingSecret" in no_users.stderr
 
 
 # -- the image --------------------------------------------------------------------------------
@@ -755,6 +1257,7 @@ def started(image):
             jobs[shlex.join(command)] = (["gunicorn", "--check-config", *command[1:]], {})
     for service in SERVICES:
         jobs[f"routes {service}"] = (["python", "-c", ROUTES_SCRIPT], {"LOTUS_SERVICES": service})
+    jobs["routes admin"] = (["python", "-c", ROUTES_SCRIPT], {"LOTUS_SERVICES": ",".join(SERVICES)})
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {label: pool.submit(run_in_image, app, command, **env) for label, (command, env) in jobs.items()}
         return {label: future.result() for label, future in futures.items()}
@@ -798,7 +1301,7 @@ def test_chart_runs_only_the_images_commands(started):
 def test_each_ingress_path_is_served_by_its_backend(image, started):
     """A web with LOTUS_SERVICES=<service> serves the paths the ingress sends it, and no other API."""
     served = {}
-    for service in SERVICES:
+    for service in (*SERVICES, "admin"):
         result = started[f"routes {service}"]
         assert result.returncode == 0, result.stderr
         served[service] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -808,7 +1311,7 @@ def test_each_ingress_path_is_served_by_its_backend(image, started):
         bare = prefix.lstrip("/")
         return any(route == bare or route.startswith(bare + "/") for route in served[service]["routes"])
 
-    for prefix, service in ROUTES.items():
+    for prefix, service in (ROUTES | OPTIONAL_ROUTES).items():
         if prefix == "/static":
             # Static files come from WhiteNoise (middleware), collected into the image at build.
             assert served[service]["static"].strip("/") == "static"

@@ -56,10 +56,6 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{- define "lotus.secretName" -}}
-{{- include "lotus.fullname" . }}
-{{- end }}
-
 {{- define "lotus.configName" -}}
 {{- printf "%s-config" (include "lotus.fullname" .) }}
 {{- end }}
@@ -82,14 +78,21 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 
 {{/*
-The database URL of one service; call with (dict "root" $ "service" "billing" "password" $pw).
+The database URL of one service; call with
+(dict "root" $ "service" "billing" "password" $pw "readOnly" false).
 Same rules as lotus/topology.py: externalDatabase.urls.<service>, else externalDatabase.url with
-the database <name>_<service>; with the chart's PostgreSQL, <database>_<service> on it.
+the database <name>_<service>; with the chart's PostgreSQL, <database>_<service> on it, as the
+role of the same name (or <database>_<service>_ro, readOnly). readOnly with an external database:
+externalDatabase.readOnlyUrls.<service>, else the service's own URL.
 */}}
 {{- define "lotus.databaseUrl" -}}
 {{- $v := .root.Values }}
 {{- if $v.postgresql.enabled }}
-{{- printf "postgresql://%s:%s@%s.%s.svc.%s:5432/%s_%s" (urlquery $v.postgresql.username) (urlquery .password) (include "lotus.postgresqlName" .root) .root.Release.Namespace $v.clusterDomain $v.postgresql.database .service }}
+{{- $database := printf "%s_%s" $v.postgresql.database .service }}
+{{- $user := ternary (printf "%s_ro" $database) $database (eq .readOnly true) }}
+{{- printf "postgresql://%s:%s@%s.%s.svc.%s:5432/%s" (urlquery $user) (urlquery .password) (include "lotus.postgresqlName" .root) .root.Release.Namespace $v.clusterDomain $database }}
+{{- else if and (eq .readOnly true) (get ($v.externalDatabase.readOnlyUrls | default dict) .service) }}
+{{- get $v.externalDatabase.readOnlyUrls .service }}
 {{- else if (get ($v.externalDatabase.urls | default dict) .service) }}
 {{- get $v.externalDatabase.urls .service }}
 {{- else if $v.externalDatabase.url }}
@@ -103,30 +106,155 @@ the database <name>_<service>; with the chart's PostgreSQL, <database>_<service>
 {{- end }}
 
 {{/*
-Environment shared by every Lotus container: the ConfigMap (envFrom, see lotus.envFrom), every
-service's database URL and the signing keys from the Secret, and LOTUS_SERVICES. Call with
-(dict "root" $ "service" "billing").
+A secret value: the one given, else the one already in the cluster (`data` of a looked-up
+Secret), else a new random one. Call with (dict "given" $v "existing" $data "key" "k").
+*/}}
+{{- define "lotus.keep" -}}
+{{- if .given }}
+{{- .given | toString }}
+{{- else if hasKey .existing .key }}
+{{- get .existing .key | b64dec }}
+{{- else }}
+{{- randAlphaNum 64 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Kafka ACLs of each service's principal, derived from the code (tests/helm checks them against
+lotus.contracts, each app's services.py and lotus.bootstrap.handlers_for): `write` the topics
+its outbox publishes (its events, the commands it sends, diagnostics.commands for
+`manage.py ping`, its dead letters), `read` the topics its consumer subscribes to (with the
+consumer group lotus.<service>). Logical names; LOTUS_KAFKA_NAMESPACE prefixes them.
+*/}}
+{{- define "lotus.kafkaAcls" -}}
+profiles:
+  write: [profiles.events, diagnostics.commands, profiles.deadletter]
+  read: [diagnostics.commands]
+billing:
+  write: [billing.events, diagnostics.commands, billing.deadletter]
+  read: [billing.commands, diagnostics.commands, profiles.events]
+orders:
+  write: [orders.events, billing.commands, stock.commands, delivery.commands, diagnostics.commands, orders.deadletter]
+  read: [billing.events, delivery.events, diagnostics.commands, stock.events]
+stock:
+  write: [stock.events, diagnostics.commands, stock.deadletter]
+  read: [diagnostics.commands, stock.commands]
+delivery:
+  write: [delivery.events, diagnostics.commands, delivery.deadletter]
+  read: [delivery.commands, diagnostics.commands]
+notifications:
+  write: [diagnostics.commands, notifications.deadletter]
+  read: [diagnostics.commands, orders.events]
+{{- end }}
+
+{{/* Every topic Lotus uses (logical names), from lotus.kafkaAcls. */}}
+{{- define "lotus.kafkaTopics" -}}
+{{- $topics := list }}
+{{- range $service, $acl := include "lotus.kafkaAcls" . | fromYaml }}
+{{- $topics = concat $topics $acl.write $acl.read }}
+{{- end }}
+{{- $topics | uniq | sortAlpha | toJson }}
+{{- end }}
+
+{{/* The physical name of a logical topic or group; call with (dict "root" $ "name" "x"). */}}
+{{- define "lotus.kafkaPrefixed" -}}
+{{- with .root.Values.kafka.topicNamespace }}{{ . }}.{{ end }}{{ .name }}
+{{- end }}
+
+{{/* The chart's broker authenticates clients (SASL/SCRAM) and authorizes them (ACLs). */}}
+{{- define "lotus.kafkaSasl" -}}
+{{- if and .Values.kafka.enabled .Values.kafka.sasl.enabled }}true{{ end }}
+{{- end }}
+
+{{/* Secret of one component: <fullname>-<profiles|...|admin|jobs>. */}}
+{{- define "lotus.componentSecretName" -}}
+{{- printf "%s-%s" (include "lotus.fullname" .root) .name }}
+{{- end }}
+
+{{/*
+TLS settings of the Lotus pods when the ingress terminates TLS (ingress.tls.secretName).
+TODO(issue 14, item 5): the variable names the settings read (SECURE_PROXY_SSL_HEADER, secure
+cookies, HSTS) are wired here, in one place, once the settings exist.
+*/}}
+{{- define "lotus.tlsEnv" -}}
+{{- if .Values.ingress.tls.secretName }}
+- name: LOTUS_TLS
+  value: "true"
+{{- end }}
+{{- end }}
+
+{{/*
+Environment of one Lotus container: the ConfigMap (envFrom, see lotus.envFrom) plus what this
+component alone may hold, all from its own Secret. Call with
+(dict "root" $ "services" "billing" "owner" "billing" "databases" (list "billing") "kafka" "billing")
+  services   LOTUS_SERVICES
+  owner      whose Secret: a service, "admin" or "jobs"
+  databases  the services whose DATABASE_URL_<SERVICE> it gets
+  kafka      its Kafka principal ("" for none)
 */}}
 {{- define "lotus.env" -}}
+{{- $root := .root }}
+{{- $secret := include "lotus.componentSecretName" (dict "root" $root "name" .owner) }}
 - name: LOTUS_SERVICES
-  value: {{ .service | quote }}
-{{- range $service := include "lotus.serviceList" .root | fromJsonArray }}
+  value: {{ .services | quote }}
+{{- range $service := .databases }}
 - name: DATABASE_URL_{{ upper $service }}
   valueFrom:
     secretKeyRef:
-      name: {{ include "lotus.secretName" $.root }}
+      name: {{ $secret }}
       key: database-url-{{ $service }}
 {{- end }}
 - name: DJANGO_SECRET_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ include "lotus.secretName" .root }}
+      {{- with $root.Values.secrets.djangoExistingSecret }}
+      name: {{ . }}
+      key: django-secret-key-{{ $.owner }}
+      {{- else }}
+      name: {{ $secret }}
       key: django-secret-key
-- name: LOTUS_JWT_SIGNING_KEY
+      {{- end }}
+- name: LOTUS_JWT_PUBLIC_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ include "lotus.secretName" .root }}
-      key: jwt-signing-key
+      name: {{ $root.Values.secrets.jwt.existingSecret | default $secret }}
+      key: {{ ternary "public-key" "jwt-public-key" (ne $root.Values.secrets.jwt.existingSecret "") }}
+{{- if eq .owner "profiles" }}
+- name: LOTUS_JWT_PRIVATE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.secrets.jwt.existingSecret | default $secret }}
+      key: {{ ternary "private-key" "jwt-private-key" (ne $root.Values.secrets.jwt.existingSecret "") }}
+{{- end }}
+{{- if .kafka }}
+{{- if include "lotus.kafkaSasl" $root }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ .kafka | quote }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: kafka-password
+{{- else if and (not $root.Values.kafka.enabled) (hasPrefix "SASL" $root.Values.externalKafka.securityProtocol) }}
+{{- $external := required "externalKafka.securityProtocol SASL_* needs externalKafka.existingSecret" $root.Values.externalKafka.existingSecret }}
+- name: KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $external }}
+      key: username-{{ .owner }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $external }}
+      key: password-{{ .owner }}
+{{- end }}
+{{- end }}
+{{- include "lotus.tlsEnv" $root }}
+{{- end }}
+
+{{/* lotus.env of a service's own pods (web, relay, consumer, deadline checker). */}}
+{{- define "lotus.serviceEnv" -}}
+{{- include "lotus.env" (dict "root" .root "services" .service "owner" .service "databases" (list .service) "kafka" .service) }}
 {{- end }}
 
 {{- define "lotus.envFrom" -}}
@@ -137,7 +265,7 @@ service's database URL and the signing keys from the Secret, and LOTUS_SERVICES.
 {{/* Pod template annotations: roll the pods when the configuration changes. */}}
 {{- define "lotus.podAnnotations" -}}
 checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
-checksum/secret-values: {{ toJson (list .Values.secrets .Values.postgresql.password .Values.externalDatabase) | sha256sum }}
+checksum/secret-values: {{ toJson (list .Values.secrets .Values.postgresql.password .Values.externalDatabase .Values.externalKafka) | sha256sum }}
 {{- with .Values.podAnnotations }}
 {{ toYaml . }}
 {{- end }}
@@ -225,4 +353,150 @@ volumes:
     requests: {cpu: 10m, memory: 16Mi}
     limits: {cpu: 100m, memory: 64Mi}
 {{- end }}
+{{- end }}
+
+{{/* Passwords of the service roles, for lotus-roles.sh (PW_<SERVICE>, PW_<SERVICE>_RO). */}}
+{{- define "lotus.postgresqlRoleEnv" -}}
+{{- range $service := include "lotus.serviceList" . | fromJsonArray }}
+{{- range $suffix := list "" "-ro" }}
+- name: PW_{{ upper $service }}{{ upper $suffix | replace "-" "_" }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lotus.postgresqlName" $ }}
+      key: password-{{ $service }}{{ $suffix }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+A container running lotus-roles.sh against the chart's PostgreSQL as its superuser (the migrate
+Job); call with (dict "root" $ "name" "postgresql-roles").
+*/}}
+{{- define "lotus.postgresqlRoles" -}}
+{{- $root := .root }}
+{{- if $root.Values.postgresql.enabled }}
+- name: {{ .name }}
+  image: {{ printf "%s:%s" $root.Values.postgresql.image.repository $root.Values.postgresql.image.tag }}
+  imagePullPolicy: {{ $root.Values.postgresql.image.pullPolicy }}
+  command: ["sh", "/scripts/lotus-roles.sh"]
+  env:
+    - name: PGHOST
+      value: {{ include "lotus.postgresqlName" $root }}
+    - name: POSTGRES_USER
+      value: {{ $root.Values.postgresql.username | quote }}
+    - name: POSTGRES_DB
+      value: {{ $root.Values.postgresql.database | quote }}
+    - name: PGPASSWORD
+      valueFrom:
+        secretKeyRef:
+          name: {{ include "lotus.postgresqlName" $root }}
+          key: postgres-password
+    {{- include "lotus.postgresqlRoleEnv" $root | nindent 4 }}
+  securityContext:
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: postgresql-scripts
+      mountPath: /scripts
+      readOnly: true
+  resources:
+    requests: {cpu: 10m, memory: 32Mi}
+    limits: {cpu: 200m, memory: 128Mi}
+{{- end }}
+{{- end }}
+
+{{/*
+The chart's broker: the ConfigMap <fullname>-kafka-config. server.properties (everything but
+the advertised address and the broker's own password, which start.sh adds), the topics and the
+ACLs (acls.txt: "<principal> <operation> <topic|group> <name>...", physical names).
+*/}}
+{{- define "lotus.kafkaConfig" -}}
+{{- $kafka := .Values.kafka }}
+{{- $sasl := include "lotus.kafkaSasl" . }}
+{{- $listener := ternary "SASL_PLAINTEXT" "PLAINTEXT" (eq $sasl "true") }}
+{{- $principals := concat (list "broker" "kafka-admin" "admin") (include "lotus.serviceList" . | fromJsonArray) }}
+server.properties: |
+  node.id=1
+  process.roles=broker,controller
+  controller.quorum.voters=1@localhost:9093
+  # The controller listener answers only inside the pod.
+  listeners={{ $listener }}://:9092,CONTROLLER://localhost:9093
+  listener.security.protocol.map=CONTROLLER:PLAINTEXT,{{ $listener }}:{{ $listener }}
+  controller.listener.names=CONTROLLER
+  inter.broker.listener.name={{ $listener }}
+  {{- if $sasl }}
+  sasl.enabled.mechanisms=SCRAM-SHA-512
+  sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+  authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+  allow.everyone.if.no.acl.found=false
+  # broker: itself on the inter-broker listener; kafka-admin: setup.sh and the topics Job;
+  # ANONYMOUS: the broker reaching its own controller on the localhost-only listener.
+  super.users=User:broker;User:kafka-admin;User:ANONYMOUS
+  {{- end }}
+  log.dirs=/var/lib/kafka/data/logs
+  num.partitions={{ $kafka.partitions }}
+  # Topics are the project's (setup.sh, manage.py kafka_topics), never the broker's.
+  auto.create.topics.enable=false
+  # The default 3 s would delay every new consumer group.
+  group.initial.rebalance.delay.ms=0
+  offsets.topic.replication.factor=1
+  transaction.state.log.replication.factor=1
+  transaction.state.log.min.isr=1
+  default.replication.factor=1
+  min.insync.replicas=1
+topics.txt: |
+  {{- range $topic := include "lotus.kafkaTopics" . | fromJsonArray }}
+  {{ include "lotus.kafkaPrefixed" (dict "root" $ "name" $topic) }}
+  {{- end }}
+acls.txt: |
+  {{- range $service, $acl := include "lotus.kafkaAcls" . | fromYaml }}
+  {{ $service }} Write topic{{ range $acl.write }} {{ include "lotus.kafkaPrefixed" (dict "root" $ "name" .) }}{{ end }}
+  {{ $service }} Read topic{{ range $acl.read }} {{ include "lotus.kafkaPrefixed" (dict "root" $ "name" .) }}{{ end }}
+  {{ $service }} Read group {{ include "lotus.kafkaPrefixed" (dict "root" $ "name" (printf "lotus.%s" $service)) }}
+  {{- end }}
+start.sh: |
+  set -euo pipefail
+  config=/tmp/server.properties
+  cp /etc/lotus-kafka/server.properties "$config"
+  echo "advertised.listeners={{ $listener }}://${ADVERTISED_HOST}:9092" >> "$config"
+  scram=()
+  {{- if $sasl }}
+  echo "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"${SCRAM_PASSWORD_BROKER}\";" >> "$config"
+  {{- range $principal := $principals }}
+  scram+=(--add-scram "SCRAM-SHA-512=[name={{ $principal }},password=${SCRAM_PASSWORD_{{ $principal | upper | replace "-" "_" }}}]")
+  {{- end }}
+  {{- end }}
+  # Only a volume never formatted is formatted (with the credentials); later starts skip it.
+  /opt/kafka/bin/kafka-storage.sh format --ignore-formatted --cluster-id "$CLUSTER_ID" --config "$config" "${scram[@]}"
+  bash /etc/lotus-kafka/setup.sh > /tmp/setup.log 2>&1 &
+  exec /opt/kafka/bin/kafka-server-start.sh "$config"
+setup.sh: |
+  # Idempotent, at every start: the topics, then (SASL) every principal's SCRAM credential and
+  # the ACLs of acls.txt. Its log: /tmp/setup.log in the broker's container.
+  set -uo pipefail
+  bin=/opt/kafka/bin
+  client=(--bootstrap-server localhost:9092)
+  {{- if $sasl }}
+  printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=SCRAM-SHA-512" \
+    "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"kafka-admin\" password=\"${SCRAM_PASSWORD_KAFKA_ADMIN}\";" \
+    > /tmp/admin.properties
+  client+=(--command-config /tmp/admin.properties)
+  {{- end }}
+  until "$bin/kafka-topics.sh" "${client[@]}" --list > /dev/null; do sleep 3; done
+  while read -r topic; do
+    [ -n "$topic" ] && "$bin/kafka-topics.sh" "${client[@]}" --create --if-not-exists --topic "$topic" \
+      --partitions {{ $kafka.partitions }} --replication-factor 1 --config retention.ms={{ mulf $kafka.retentionHours 3600000 | int64 }}
+  done < /etc/lotus-kafka/topics.txt
+  {{- if $sasl }}
+  {{- range $principal := $principals }}
+  "$bin/kafka-configs.sh" "${client[@]}" --alter --entity-type users --entity-name {{ $principal }} \
+    --add-config "SCRAM-SHA-512=[password=${SCRAM_PASSWORD_{{ $principal | upper | replace "-" "_" }}}]"
+  {{- end }}
+  while read -r principal operation type names; do
+    [ -n "$principal" ] || continue
+    args=()
+    for name in $names; do args+=("--$type" "$name"); done
+    "$bin/kafka-acls.sh" "${client[@]}" --add --allow-principal "User:$principal" --operation "$operation" "${args[@]}"
+  done < /etc/lotus-kafka/acls.txt
+  {{- end }}
+  echo "setup.sh: done"
 {{- end }}
