@@ -11,7 +11,7 @@ from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.conf import lotus_settings
 from lotus.idempotency.decorators import idempotent
-from lotus.throttling import CustomerThrottle
+from lotus.throttling.throttles import CustomerThrottle
 
 
 class TopUpThrottle(CustomerThrottle):

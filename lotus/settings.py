@@ -11,7 +11,7 @@ from typing import Any
 
 import environ
 
-from lotus.topology import SERVICES, cache_settings, database_settings
+from lotus.topology import SERVICES, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "lotus",
     "lotus.messaging",
     "lotus.idempotency",
+    "lotus.throttling",
     "profiles",
     "billing",
     "orders",
@@ -154,8 +155,6 @@ TEMPLATES = [
 
 DATABASES = database_settings(env, VAR_DIR)
 DATABASE_ROUTERS = ["lotus.topology.ServiceRouter"]
-# Throttle counters, one table per service in its own database (lotus.throttling).
-CACHES = cache_settings()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "profiles.Customer"

@@ -5,7 +5,8 @@ alias (Django's own auth, admin, sessions and content types live next to the acc
 they describe); every other service owns an alias named after itself. The messaging
 tables (outbox, inbox, dead letters) exist in every service database, so a service can
 write its state and its outgoing messages in one local transaction. So do the idempotency
-records of ``lotus.idempotency``, stored next to the writes of the request they answer.
+records of ``lotus.idempotency``, stored next to the writes of the request they answer, and the
+throttle counters of ``lotus.throttling``, shared by every process of the service.
 
 Configuration comes from the environment, in this order for each service:
 
@@ -36,7 +37,7 @@ DEFAULT_SERVICE = "profiles"
 FRAMEWORK_APPS = frozenset({"auth", "contenttypes", "sessions", "admin"})
 
 #: Apps whose tables exist in every service database.
-SHARED_APPS = frozenset({"messaging", "idempotency"})
+SHARED_APPS = frozenset({"messaging", "idempotency", "throttling"})
 
 
 def alias_for(service: str) -> str:
@@ -101,39 +102,6 @@ def _tune(config: dict[str, Any], *, prepare_threshold: str = "5") -> dict[str, 
     return config
 
 
-#: Each service's throttle counters: a Django ``DatabaseCache`` in its own database, so that every
-#: process and pod of the service counts together.
-THROTTLE_CACHE_TABLE = "lotus_throttle_{service}"
-
-
-def throttle_cache(service: str) -> str:
-    """The ``CACHES`` alias holding ``service``'s throttle counters."""
-    alias_for(service)  # an unknown service is refused
-    return f"throttle-{service}"
-
-
-def cache_settings() -> dict[str, dict[str, Any]]:
-    """``CACHES``: a local default (nothing shared relies on it) and one database cache per service."""
-    caches: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    for service in SERVICES:
-        caches[throttle_cache(service)] = {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-            "LOCATION": THROTTLE_CACHE_TABLE.format(service=service),
-            # A counter outlives its window by little; culling (a third of the rows, oldest keys
-            # first) only when far more clients than expected counted at once.
-            "TIMEOUT": 86400,
-            "OPTIONS": {"MAX_ENTRIES": 1_000_000},
-        }
-    return caches
-
-
-def _cache_owner(table: str) -> str | None:
-    for service in SERVICES:
-        if table == THROTTLE_CACHE_TABLE.format(service=service):
-            return alias_for(service)
-    return None
-
-
 class ServiceRouter:
     """Send each app's queries to the database of the service that owns it.
 
@@ -151,8 +119,6 @@ class ServiceRouter:
         return obj1._state.db == obj2._state.db
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool:
-        if app_label == "django_cache":  # `createcachetable`: each table in its service's database only
-            return _cache_owner(hints["model"]._meta.db_table) == db
         owner = alias_for_app(app_label)
         return owner is None or owner == db
 
@@ -161,8 +127,6 @@ class ServiceRouter:
         service = getattr(model, "lotus_service", None)
         if service is not None:
             return alias_for(service)
-        if model._meta.app_label == "django_cache":
-            return _cache_owner(model._meta.db_table)
         owner = alias_for_app(model._meta.app_label)
         if owner is not None:
             return owner

@@ -10,7 +10,7 @@ from lotus.auth import customer_id
 from lotus.idempotency.decorators import idempotent
 from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.pagination import PageInputSerializer, page
-from lotus.throttling import CustomerThrottle
+from lotus.throttling.throttles import CustomerThrottle
 from orders import selectors, services
 from orders.models import Order
 

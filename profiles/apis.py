@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.messaging.unit_of_work import UnitOfWork
-from lotus.throttling import AddressThrottle, EmailThrottle
+from lotus.throttling.throttles import AddressThrottle, EmailThrottle
 from profiles import selectors, services
 
 

@@ -1,6 +1,6 @@
 """Sign-in and registration are throttled: per account and per address (issue 14, item 3).
 
-Counters live in profiles' own database (a cache table), so separate processes count together;
+Counters live in profiles' own database, so separate processes count together;
 the client's address is REMOTE_ADDR unless LOTUS_NUM_PROXIES trusts X-Forwarded-For."""
 
 import socket
@@ -14,7 +14,6 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from lotus.testing import wait_for, worker_environment
-from lotus.topology import THROTTLE_CACHE_TABLE
 from profiles.models import Customer
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -115,7 +114,7 @@ def test_an_empty_rate_is_no_limit_and_touches_no_counter(lotus_setting):
 
 def count_counters() -> int:
     with connections["default"].cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {THROTTLE_CACHE_TABLE.format(service='profiles')}")
+        cursor.execute("SELECT count(*) FROM lotus_throttle")
         return cursor.fetchone()[0]
 
 

@@ -1,4 +1,4 @@
-"""``manage.py migrateall``: apply migrations to every service database and create its cache table."""
+"""``manage.py migrateall``: apply migrations to every service database."""
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -8,12 +8,10 @@ from lotus.topology import service_for_alias
 
 
 class Command(BaseCommand):
-    help = "Run `migrate` (and `createcachetable`) against each service database in turn."
+    help = "Run `migrate` against each service database in turn."
 
     def handle(self, *args, **options):
         verbosity = max(0, options["verbosity"] - 1)
         for alias in connections:
             self.stdout.write(f"migrateall: {service_for_alias(alias)} ({connections[alias].settings_dict['NAME']})")
             call_command("migrate", database=alias, interactive=False, verbosity=verbosity)
-            # The service's throttle counters (lotus.throttling); the router picks its own table.
-            call_command("createcachetable", database=alias, verbosity=verbosity)
