@@ -23,7 +23,7 @@ def balance(customer: int):
 
 
 def test_top_ups_of_one_customer_are_429_after_the_limit(lotus_setting, assert_books):
-    lotus_setting("THROTTLE", TOP_UP="2/min")
+    lotus_setting("THROTTLE", TOP_UP="2/day")
     customer, other = fresh_customer(), fresh_customer()
     client = api_client(customer)
     assert [client.post("/billing/add-money?money=10").status_code for _ in range(2)] == [200, 200]
@@ -38,7 +38,7 @@ def test_top_ups_of_one_customer_are_429_after_the_limit(lotus_setting, assert_b
 
 
 def test_the_throttle_counts_in_billings_own_database(lotus_setting):
-    lotus_setting("THROTTLE", TOP_UP="5/min")
+    lotus_setting("THROTTLE", TOP_UP="5/day")
 
     def counters(alias: str) -> int:
         with connections[alias].cursor() as cursor:

@@ -19,7 +19,7 @@ def fresh_customer() -> int:
 
 
 def test_orders_placed_by_one_customer_are_429_after_the_limit(lotus_setting):
-    lotus_setting("THROTTLE", PLACE="3/min")
+    lotus_setting("THROTTLE", PLACE="3/day")
     customer = fresh_customer()
     assert [api_client(customer).post("/order/place?idSubscription=1").status_code for _ in range(3)] == [202] * 3
     refused = api_client(customer).post("/order/place?idSubscription=1")

@@ -1,7 +1,8 @@
 """Sign-in and registration are throttled: per account and per address (issue 14, item 3).
 
 Counters live in profiles' own database, so separate processes count together;
-the client's address is REMOTE_ADDR unless LOTUS_NUM_PROXIES trusts X-Forwarded-For."""
+the client's address is REMOTE_ADDR unless LOTUS_NUM_PROXIES trusts X-Forwarded-For. Rates are
+per day here: a test cannot straddle the end of a (fixed) window and see its count start over."""
 
 import socket
 import subprocess
@@ -46,7 +47,7 @@ def assert_throttled(response) -> None:
 
 
 def test_wrong_passwords_for_one_account_are_429_after_the_limit_from_any_address(lotus_setting):
-    lotus_setting("THROTTLE", LOGIN_ACCOUNT="3/min", LOGIN_ADDRESS=None)
+    lotus_setting("THROTTLE", LOGIN_ACCOUNT="3/day", LOGIN_ADDRESS=None)
     email = fresh_email()
     Customer.objects.create_user(email=email, password=PASSWORD)
     for _ in range(3):
@@ -61,7 +62,7 @@ def test_wrong_passwords_for_one_account_are_429_after_the_limit_from_any_addres
 
 
 def test_sign_ins_from_one_address_are_429_after_the_limit_whatever_the_account(lotus_setting):
-    lotus_setting("THROTTLE", LOGIN_ACCOUNT=None, LOGIN_ADDRESS="4/min")
+    lotus_setting("THROTTLE", LOGIN_ACCOUNT=None, LOGIN_ADDRESS="4/day")
     address = fresh_address()
     for _ in range(4):
         assert login(from_address(address), fresh_email()).status_code == 401
@@ -70,7 +71,7 @@ def test_sign_ins_from_one_address_are_429_after_the_limit_whatever_the_account(
 
 
 def test_x_forwarded_for_is_ignored_unless_proxies_are_trusted(lotus_setting, settings):
-    lotus_setting("THROTTLE", LOGIN_ACCOUNT=None, LOGIN_ADDRESS="2/min")
+    lotus_setting("THROTTLE", LOGIN_ACCOUNT=None, LOGIN_ADDRESS="2/day")
     address = fresh_address()
     for _ in range(2):
         assert login(from_address(address, HTTP_X_FORWARDED_FOR=fresh_address()), fresh_email()).status_code == 401
@@ -89,7 +90,7 @@ def test_x_forwarded_for_is_ignored_unless_proxies_are_trusted(lotus_setting, se
 
 
 def test_registrations_from_one_address_are_429_after_the_limit(lotus_setting):
-    lotus_setting("THROTTLE", REGISTER="2/hour")
+    lotus_setting("THROTTLE", REGISTER="2/day")
     address = fresh_address()
     for _ in range(2):
         response = from_address(address).post(
@@ -134,7 +135,7 @@ def test_two_web_processes_count_against_one_limit():
     env = {
         **worker_environment("profiles"),
         "LOTUS_SERVICES": "profiles",
-        "LOTUS_THROTTLE_LOGIN_ACCOUNT": "3/min",
+        "LOTUS_THROTTLE_LOGIN_ACCOUNT": "3/day",
         "LOTUS_THROTTLE_LOGIN_ADDRESS": "",
     }
     ports = [free_port(), free_port()]
