@@ -1,11 +1,13 @@
-"""The request body's size limit, enforced once for every endpoint and parser.
+"""The request body's size limit, enforced once for every endpoint and parser, first.
 
-Django checks ``DATA_UPLOAD_MAX_MEMORY_SIZE`` only when a body is read through ``request.body``
-or ``request.POST``; DRF's parsers read the stream themselves and apply no limit, so a large
-JSON body was parsed and applied. :class:`BodySizeMiddleware` answers 413 before any view or
-parser runs when the declared ``Content-Length`` exceeds the limit (``LOTUS_MAX_BODY_BYTES``).
-That covers what is read as well: a WSGI request's stream ends at its ``Content-Length``
-(Django wraps it in a ``LimitedStream``), and a body without one (chunked) reads as empty.
+Since djangorestframework 3.18 its JSON and form parsers read the body through ``request.body``,
+so Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` applies to them (3.16 parsed any size). But Django
+then answers a bare 400 "Bad request." (logged as a security error), only once the view asks
+for the data: after authentication and throttling ran. :class:`BodySizeMiddleware` answers 413
+with a message before anything else runs when the declared ``Content-Length`` exceeds the limit
+(``LOTUS_MAX_BODY_BYTES``). That bounds what is read as well: a WSGI request's stream ends at its
+``Content-Length`` (Django wraps it in a ``LimitedStream``), and a body without one (chunked)
+reads as empty.
 """
 
 from __future__ import annotations
