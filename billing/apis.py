@@ -9,9 +9,15 @@ from rest_framework.views import APIView
 from billing import selectors, services
 from lotus.api import validated
 from lotus.auth import customer_id
+from lotus.conf import lotus_settings
 from lotus.idempotency.decorators import idempotent
+from lotus.throttling.throttles import CustomerThrottle
 
-MAX_TOP_UP = Decimal("1000000")
+
+class TopUpThrottle(CustomerThrottle):
+    """Top-ups of one customer: ``LOTUS_THROTTLE_TOP_UP``."""
+
+    service, scope = "billing", "top_up"
 
 
 class LedgerLineSerializer(serializers.Serializer):
@@ -40,11 +46,17 @@ class AddMoneyApi(APIView):
     commits with the deposit."""
 
     OutputSerializer = BalanceOutputSerializer
+    throttle_classes = [TopUpThrottle]
 
     class InputSerializer(serializers.Serializer):
-        money = serializers.DecimalField(
-            max_digits=9, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_TOP_UP
-        )
+        def get_fields(self):
+            """``money`` up to ``BILLING["MAX_TOP_UP"]`` as configured now (and in the schema)."""
+            largest = Decimal(lotus_settings.BILLING["MAX_TOP_UP"])
+            return {
+                "money": serializers.DecimalField(
+                    max_digits=14, decimal_places=2, min_value=Decimal("0.01"), max_value=largest
+                )
+            }
 
     @idempotent(service="billing")
     def post(self, request, uow):

@@ -28,6 +28,7 @@ from django.utils import timezone
 from billing.models import Account, Charge, LedgerEntry
 from lotus.conf import lotus_settings
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
+from lotus.errors import LotusError
 from lotus.messaging.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,13 @@ def account_deposit(*, uow: UnitOfWork, customer_id: int, amount: Decimal) -> tu
     if amount <= 0:
         raise ValueError("a deposit must be positive")
     account = _locked_account(uow, customer_id)
+    ceiling = lotus_settings.BILLING["MAX_BALANCE"]
+    if account.balance + amount > ceiling:
+        raise LotusError(
+            f"A balance may not exceed {ceiling}: this top-up of {amount} would take it from {account.balance} "
+            f"to {account.balance + amount}.",
+            details={"money": [f"At most {max(ceiling - account.balance, 0)} can be added now."]},
+        )
     entries = [account.post(LedgerEntry.Kind.DEPOSIT, amount)]
     settled = []
     no_longer_holds = _no_longer_holds(uow)

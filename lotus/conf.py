@@ -85,8 +85,34 @@ DEFAULTS: dict[str, Any] = {
         "HOLD_SECONDS": 600.0,
     },
     "IDEMPOTENCY": {
-        # How long an Idempotency-Key is remembered.
+        # How long an Idempotency-Key is remembered; the relay prunes older records.
         "TTL_HOURS": 24.0,
+    },
+    "THROTTLE": {
+        # DRF rate strings ("10/min"; s, min, hour, day); None or "": no limit. Counters live in
+        # each service's own database, shared by all its processes and pods.
+        # Sign-in attempts per account (the email in the body), from anywhere.
+        "LOGIN_ACCOUNT": "10/min",
+        # Sign-in attempts per client address (REMOTE_ADDR, or X-Forwarded-For behind LOTUS_NUM_PROXIES).
+        "LOGIN_ADDRESS": "60/min",
+        # Registrations per client address.
+        "REGISTER": "30/hour",
+        # Top-ups (POST /billing/add-money) per customer.
+        "TOP_UP": "60/min",
+        # Orders placed (POST /order/place) per customer.
+        "PLACE": "60/min",
+    },
+    "PAGINATION": {
+        # Items of GET /order and GET /notification when ?limit= is not given.
+        "DEFAULT_LIMIT": 50,
+        # The largest ?limit= accepted (a larger one is 400).
+        "MAX_LIMIT": 200,
+    },
+    "BILLING": {
+        # The largest single top-up.
+        "MAX_TOP_UP": 1_000_000,
+        # No top-up may take a balance above this (refunds may: they give back what was paid).
+        "MAX_BALANCE": 100_000_000,
     },
     "METRICS": {
         # Relays and consumers serve /metrics on this port (0: they do not; web always does).
@@ -141,6 +167,7 @@ def resolve(lotus: Mapping[str, Any]) -> dict[str, Any]:
                 raise ImproperlyConfigured(f'LOTUS["{section}"] has no key {key!r}; its keys are {", ".join(defaults)}')
         resolved[section] = {**copy.deepcopy(defaults), **given}
     _check_retention(kafka=resolved["KAFKA"], inbox=resolved["INBOX"])
+    _check_limits(throttle=resolved["THROTTLE"], pagination=resolved["PAGINATION"], billing=resolved["BILLING"])
     return {name: MappingProxyType(value) if isinstance(value, dict) else value for name, value in resolved.items()}
 
 
@@ -173,6 +200,31 @@ def _check_retention(*, kafka: dict[str, Any], inbox: dict[str, Any]) -> None:
             f'INBOX["RETENTION_MARGIN_HOURS"] (LOTUS_INBOX_RETENTION_MARGIN_HOURS={margin:g}): a message Kafka '
             "still redelivers would be applied twice once its inbox id is pruned; raise "
             "LOTUS_INBOX_RETENTION_HOURS (or unset it for the default) or lower the topics' retention"
+        )
+
+
+def _check_limits(*, throttle: dict[str, Any], pagination: dict[str, Any], billing: dict[str, Any]) -> None:
+    """Refuse at start what would otherwise fail at the first request: a malformed throttle
+    rate, a page limit or a money ceiling that is not positive."""
+    for key, rate in throttle.items():
+        if rate in (None, ""):
+            throttle[key] = None
+            continue
+        count, _, period = str(rate).partition("/")
+        if not (count.isdigit() and int(count) > 0 and period[:1] in ("s", "m", "h", "d")):
+            raise ImproperlyConfigured(
+                f'THROTTLE["{key}"] (LOTUS_THROTTLE_{key}={rate!r}) must be a rate such as "10/min" '
+                "(a positive count per s, min, hour or day), or empty for no limit"
+            )
+    if not 0 < pagination["DEFAULT_LIMIT"] <= pagination["MAX_LIMIT"]:
+        raise ImproperlyConfigured(
+            f'PAGINATION["DEFAULT_LIMIT"] (LOTUS_PAGE_DEFAULT_LIMIT={pagination["DEFAULT_LIMIT"]}) must be positive '
+            f'and at most PAGINATION["MAX_LIMIT"] (LOTUS_PAGE_MAX_LIMIT={pagination["MAX_LIMIT"]})'
+        )
+    if not 0 < billing["MAX_TOP_UP"] <= billing["MAX_BALANCE"] < 10**12:
+        raise ImproperlyConfigured(
+            f'BILLING["MAX_TOP_UP"] (LOTUS_MAX_TOP_UP={billing["MAX_TOP_UP"]}) must be positive and at most '
+            f'BILLING["MAX_BALANCE"] (LOTUS_MAX_BALANCE={billing["MAX_BALANCE"]}), itself below 10^12 (numeric(14,2))'
         )
 
 

@@ -14,6 +14,7 @@ Django's ``Http404``/``PermissionDenied`` as::
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -74,8 +75,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     headers = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    if getattr(exc, "wait", None) is not None:  # 429: whole seconds, at least one
+        headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
     if isinstance(exc, exceptions.ValidationError):
         message, details = _describe_validation(exc.detail), exc.detail
     else:

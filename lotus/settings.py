@@ -63,6 +63,21 @@ LOTUS: dict[str, Any] = {
     ),
     "QUEUE": present(HOLD_SECONDS=("LOTUS_QUEUE_HOLD_SECONDS", env.float)),
     "IDEMPOTENCY": present(TTL_HOURS=("LOTUS_IDEMPOTENCY_TTL_HOURS", env.float)),
+    "THROTTLE": present(
+        LOGIN_ACCOUNT=("LOTUS_THROTTLE_LOGIN_ACCOUNT", env.str),
+        LOGIN_ADDRESS=("LOTUS_THROTTLE_LOGIN_ADDRESS", env.str),
+        REGISTER=("LOTUS_THROTTLE_REGISTER", env.str),
+        TOP_UP=("LOTUS_THROTTLE_TOP_UP", env.str),
+        PLACE=("LOTUS_THROTTLE_PLACE", env.str),
+    ),
+    "PAGINATION": present(
+        DEFAULT_LIMIT=("LOTUS_PAGE_DEFAULT_LIMIT", env.int),
+        MAX_LIMIT=("LOTUS_PAGE_MAX_LIMIT", env.int),
+    ),
+    "BILLING": present(
+        MAX_TOP_UP=("LOTUS_MAX_TOP_UP", env.int),
+        MAX_BALANCE=("LOTUS_MAX_BALANCE", env.int),
+    ),
     "METRICS": present(PORT=("LOTUS_METRICS_PORT", env.int)),
     "DEADLINES": present(
         PAYMENT=("LOTUS_PAYMENT_TIMEOUT", env.float),
@@ -93,6 +108,7 @@ INSTALLED_APPS = [
     "lotus",
     "lotus.messaging",
     "lotus.idempotency",
+    "lotus.throttling",
     "profiles",
     "billing",
     "orders",
@@ -104,6 +120,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "lotus.limits.BodySizeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,6 +130,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# The largest request body, checked for every request and parser (lotus.limits): 413 beyond it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("LOTUS_MAX_BODY_BYTES", default=256 * 1024)
 
 ROOT_URLCONF = "lotus.urls"
 WSGI_APPLICATION = "lotus.wsgi.application"
@@ -138,9 +158,10 @@ DATABASE_ROUTERS = ["lotus.topology.ServiceRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "profiles.Customer"
-# Argon2id first: memory-hard, and faster per login than PBKDF2 at a comparable strength.
+# Argon2id first: memory-hard, and faster per login than PBKDF2 at a comparable strength; sized
+# for a web pod (profiles.hashers). Hashes made with other parameters are redone at the next login.
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "profiles.hashers.WebArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
@@ -179,6 +200,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser", "rest_framework.parsers.FormParser"],
+    # Proxies in front of the web processes that append to X-Forwarded-For (an ingress: 1); 0
+    # trusts only REMOTE_ADDR, so a client cannot choose the address it is throttled by.
+    "NUM_PROXIES": env.int("LOTUS_NUM_PROXIES", default=0),
 }
 
 SPECTACULAR_SETTINGS = {

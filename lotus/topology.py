@@ -5,7 +5,8 @@ alias (Django's own auth, admin, sessions and content types live next to the acc
 they describe); every other service owns an alias named after itself. The messaging
 tables (outbox, inbox, dead letters) exist in every service database, so a service can
 write its state and its outgoing messages in one local transaction. So do the idempotency
-records of ``lotus.idempotency``, stored next to the writes of the request they answer.
+records of ``lotus.idempotency``, stored next to the writes of the request they answer, and the
+throttle counters of ``lotus.throttling``, shared by every process of the service.
 
 Configuration comes from the environment, in this order for each service:
 
@@ -36,7 +37,7 @@ DEFAULT_SERVICE = "profiles"
 FRAMEWORK_APPS = frozenset({"auth", "contenttypes", "sessions", "admin"})
 
 #: Apps whose tables exist in every service database.
-SHARED_APPS = frozenset({"messaging", "idempotency"})
+SHARED_APPS = frozenset({"messaging", "idempotency", "throttling"})
 
 
 def alias_for(service: str) -> str:

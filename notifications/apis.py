@@ -6,16 +6,21 @@ from rest_framework.views import APIView
 
 from lotus.api import validated
 from lotus.auth import customer_id
+from lotus.pagination import PageInputSerializer, page
 from notifications import selectors
 
 
 class NotificationListApi(APIView):
-    """The caller's notifications, oldest first (optionally of one order)."""
+    """The caller's notifications, oldest first (optionally of one order), a page at a time:
+    ``?limit=`` and ``?after=<id>``, with a ``Link`` to the next page (lotus.pagination)."""
 
     output_many = True
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(PageInputSerializer):
         orderId = serializers.UUIDField(required=False)
+        after = serializers.IntegerField(
+            required=False, min_value=0, max_value=2**63 - 1, help_text="The id of the last notification already seen."
+        )
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -26,5 +31,8 @@ class NotificationListApi(APIView):
 
     def get(self, request):
         data = validated(self.InputSerializer, request)
-        notifications = selectors.notification_list(customer_id=customer_id(request), order_id=data.get("orderId"))
-        return Response(self.OutputSerializer(notifications, many=True).data)
+        notifications = selectors.notification_list(
+            customer_id=customer_id(request), order_id=data.get("orderId"), after=data.get("after")
+        )
+        shown, headers = page(notifications, request=request, limit=data["limit"], cursor=lambda item: item.id)
+        return Response(self.OutputSerializer(shown, many=True).data, headers=headers)

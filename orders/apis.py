@@ -9,6 +9,8 @@ from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.idempotency.decorators import idempotent
 from lotus.messaging.unit_of_work import UnitOfWork
+from lotus.pagination import PageInputSerializer, page
+from lotus.throttling.throttles import CustomerThrottle
 from orders import selectors, services
 from orders.models import Order
 
@@ -35,11 +37,18 @@ class OrderOutputSerializer(serializers.Serializer):
     history = TransitionSerializer(many=True)
 
 
+class PlaceThrottle(CustomerThrottle):
+    """Orders placed by one customer: ``LOTUS_THROTTLE_PLACE``."""
+
+    service, scope = "orders", "place"
+
+
 class PlaceOrderApi(APIView):
     """Place an order for a subscription; the saga runs asynchronously (202)."""
 
     OutputSerializer = OrderOutputSerializer
     success_status = 202
+    throttle_classes = [PlaceThrottle]
 
     class InputSerializer(serializers.Serializer):
         idSubscription = serializers.IntegerField(min_value=1, max_value=2_147_483_647)
@@ -75,12 +84,21 @@ class OrderDetailApi(APIView):
 
 
 class OrderListApi(APIView):
+    """The caller's orders, oldest first, a page at a time: ``?limit=`` and ``?after=<orderId>``,
+    with a ``Link`` to the next page (lotus.pagination)."""
+
     OutputSerializer = OrderOutputSerializer
     output_many = True
 
+    class InputSerializer(PageInputSerializer):
+        after = serializers.UUIDField(required=False, help_text="The orderId of the last order already seen.")
+
     def get(self, request):
-        orders: list[Order] = list(selectors.order_list(customer_id=customer_id(request)))
-        return Response(OrderOutputSerializer(orders, many=True).data)
+        data = validated(self.InputSerializer, request)
+        orders = selectors.order_list(customer_id=customer_id(request), after=data.get("after"))
+        shown: list[Order]
+        shown, headers = page(orders, request=request, limit=data["limit"], cursor=lambda order: order.id)
+        return Response(OrderOutputSerializer(shown, many=True).data, headers=headers)
 
 
 class CancelOrderApi(APIView):

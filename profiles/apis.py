@@ -8,7 +8,26 @@ from rest_framework.views import APIView
 from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.messaging.unit_of_work import UnitOfWork
+from lotus.throttling.throttles import AddressThrottle, EmailThrottle
 from profiles import selectors, services
+
+
+class LoginAccountThrottle(EmailThrottle):
+    """Guesses at one account, from anywhere: ``LOTUS_THROTTLE_LOGIN_ACCOUNT``."""
+
+    service, scope = "profiles", "login_account"
+
+
+class LoginAddressThrottle(AddressThrottle):
+    """Sign-ins from one address, at any accounts: ``LOTUS_THROTTLE_LOGIN_ADDRESS``."""
+
+    service, scope = "profiles", "login_address"
+
+
+class RegisterThrottle(AddressThrottle):
+    """Registrations from one address: ``LOTUS_THROTTLE_REGISTER``."""
+
+    service, scope = "profiles", "register"
 
 
 class CustomerOutputSerializer(serializers.Serializer):
@@ -25,6 +44,7 @@ class RegisterApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [RegisterThrottle]
 
     class InputSerializer(serializers.Serializer):
         email = serializers.EmailField(max_length=254)
@@ -54,6 +74,7 @@ class LoginApi(APIView):
     OutputSerializer = TokensSerializer
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [LoginAddressThrottle, LoginAccountThrottle]
 
     class InputSerializer(serializers.Serializer):
         email = serializers.CharField(max_length=254)

@@ -8,6 +8,11 @@
 # LOTUS_STACK_CONSUMERS (consumer processes per service, default 1; useful up to the
 # partition count, LOTUS_KAFKA_PARTITIONS).
 #
+# Every client of this stack (newman, the end-to-end tests, the benchmark's customers) comes from
+# 127.0.0.1 and a customer may order many times a minute, so the per-address and per-customer
+# throttles are raised here unless the caller sets them (LOTUS_THROTTLE_*); sign-in per account
+# keeps its default (each client signs in to its account once; the end-to-end tests check it).
+#
 #   scripts/stack.sh start NAME PORT   fresh databases <db>_NAME_<service>, fresh topics, wait until ready
 #   scripts/stack.sh stop NAME         Ctrl-C the stack and wait until every process is gone
 #   scripts/stack.sh env NAME          print the environment of a running stack (to source)
@@ -40,7 +45,14 @@ export DATABASE_URL=$base/lotus_$name
 export LOTUS_KAFKA_NAMESPACE=$name$(date +%s)
 export LOTUS_PORT=$port
 export LOTUS_STACK_URL=http://127.0.0.1:$port
+export LOTUS_THROTTLE_LOGIN_ADDRESS=${LOTUS_THROTTLE_LOGIN_ADDRESS-1000000/min}
+export LOTUS_THROTTLE_REGISTER=${LOTUS_THROTTLE_REGISTER-1000000/min}
+export LOTUS_THROTTLE_TOP_UP=${LOTUS_THROTTLE_TOP_UP-1000000/min}
+export LOTUS_THROTTLE_PLACE=${LOTUS_THROTTLE_PLACE-1000000/min}
 ENV
+  if [ -n "${LOTUS_THROTTLE_LOGIN_ACCOUNT+set}" ]; then
+    echo "export LOTUS_THROTTLE_LOGIN_ACCOUNT=$LOTUS_THROTTLE_LOGIN_ACCOUNT" >>"$env_file"
+  fi
   # shellcheck disable=SC1090
   source "$env_file"
   echo "lotus: stack $name: fresh databases lotus_${name}_<service>, topics under $LOTUS_KAFKA_NAMESPACE" >&2

@@ -6,16 +6,14 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import timedelta
 
-from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from lotus.auth import customer_id
-from lotus.conf import lotus_settings
 from lotus.errors import LotusError, Unprocessable
+from lotus.idempotency.housekeeping import expired_before
 from lotus.idempotency.models import IdempotencyRecord
 from lotus.messaging.unit_of_work import UnitOfWork
 
@@ -71,7 +69,7 @@ def _claim(uow: UnitOfWork, customer: int, key: str, fingerprint: str) -> Idempo
     A concurrent request with the same key blocks on the insert until the first commits,
     then finds the stored response.
     """
-    expired = timezone.now() - timedelta(hours=lotus_settings.IDEMPOTENCY["TTL_HOURS"])
+    expired = expired_before()
     IdempotencyRecord.objects.using(uow.alias).filter(customer_id=customer, key=key, created_at__lt=expired).delete()
     uow.insert_unless_present(
         IdempotencyRecord(customer_id=customer, key=key, fingerprint=fingerprint), unique_fields=("customer_id", "key")

@@ -14,6 +14,8 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer_id", "key"], name="one_record_per_customer_key")]
+        # The relay's housekeeping deletes by age.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
 
     def __str__(self) -> str:
         return f"{self.key} of customer {self.customer_id} → {self.status_code}"

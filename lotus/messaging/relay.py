@@ -26,7 +26,8 @@ in the way of other keys. Refusals while the broker does not answer at all are a
 the row's fault, and are not counted.
 
 The loop survives every database and broker failure (:mod:`lotus.messaging.recovery`).
-Once a minute it prunes old sent rows and old inbox ids (housekeeping).
+Once a minute it prunes old sent rows, old inbox ids, expired idempotency records and ended
+throttle counters (housekeeping).
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ from django.db import connections
 
 from lotus import metrics
 from lotus.conf import lotus_settings
+from lotus.idempotency import housekeeping as idempotency
 from lotus.messaging import inbox, outbox
 from lotus.messaging.lease import Lease, LeaseLost
 from lotus.messaging.outbox import Row
 from lotus.messaging.producer import Produced, Publisher
 from lotus.messaging.recovery import TRANSIENT, Backoff, reconnect
+from lotus.throttling import counters as throttle_counters
 from lotus.topology import alias_for
 
 log = logging.getLogger(__name__)
@@ -195,8 +198,14 @@ class Relay:
         return outbox.record_refusal(self.alias, row.id, error, max_attempts=self.max_attempts)
 
     def prune(self) -> int:
-        """Housekeeping: old sent outbox rows and old inbox ids; return how many rows went."""
-        return outbox.prune(self.alias) + inbox.prune(self.alias)
+        """Housekeeping: old sent outbox rows, old inbox ids, expired idempotency records and
+        throttle counters whose window ended; return how many rows went."""
+        return (
+            outbox.prune(self.alias)
+            + inbox.prune(self.alias)
+            + idempotency.prune(self.alias)
+            + throttle_counters.prune(self.alias)
+        )
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
@@ -204,7 +213,9 @@ class Relay:
             self._last_prune = now
             pruned = self.prune()
             if pruned:
-                log.info("relay %s: pruned %d sent outbox and old inbox rows", self.service, pruned)
+                log.info(
+                    "relay %s: pruned %d sent outbox, old inbox, idempotency and throttle rows", self.service, pruned
+                )
 
 
 def unclaimed(rows: list[Row]) -> list[Row]:

@@ -156,3 +156,31 @@ def test_a_view_that_fails_after_sending_leaves_neither_its_messages_nor_the_key
     assert not IdempotencyRecord.objects.using("orders").exists()
     assert send_then_answer({"note": "no"}, "key-fail").status_code == 201
     assert len(pings()) == 1
+
+
+def test_the_relays_housekeeping_prunes_records_older_than_the_ttl_in_each_database(lotus_setting):
+    """Issue 14, item 4: records go by age, not only when their key is used again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from lotus.messaging.relay import Relay
+
+    lotus_setting("IDEMPOTENCY", TTL_HOURS=2)
+    client = api_client(9)
+    for key in ("old", "recent"):
+        assert place(client, key=key).status_code == 202
+    assert client.post("/billing/add-money?money=5", HTTP_IDEMPOTENCY_KEY="old-top-up").status_code == 200
+    now = timezone.now()
+    IdempotencyRecord.objects.using("orders").filter(key="old").update(created_at=now - timedelta(hours=2, minutes=1))
+    IdempotencyRecord.objects.using("orders").filter(key="recent").update(created_at=now - timedelta(hours=1))
+    IdempotencyRecord.objects.using("billing").filter(key="old-top-up").update(created_at=now - timedelta(hours=3))
+
+    assert Relay("orders").prune() >= 1
+    assert list(IdempotencyRecord.objects.using("orders").values_list("key", flat=True)) == ["recent"]
+    assert IdempotencyRecord.objects.using("billing").filter(key="old-top-up").exists(), "each relay prunes its own"
+    Relay("billing").prune()
+    assert not IdempotencyRecord.objects.using("billing").filter(key="old-top-up").exists()
+    # The pruned key is new again; the kept one still replays.
+    assert place(client, key="recent").headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in place(client, key="old").headers

@@ -1,5 +1,5 @@
 """Integration: each service database holds only its own tables plus the shared messaging
-(outbox, inbox, dead letters, the relay lease) and idempotency tables."""
+(outbox, inbox, dead letters, the relay lease), idempotency and throttle-counter tables."""
 
 import pytest
 from django.db import connections
@@ -9,7 +9,7 @@ from lotus.topology import SERVICES, alias_for
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 MESSAGING = {"messaging_outboxmessage", "messaging_inboxmessage", "messaging_deadletter", "messaging_lease"}
-SHARED = MESSAGING | {"idempotency_idempotencyrecord"}
+SHARED = MESSAGING | {"idempotency_idempotencyrecord", "lotus_throttle"}
 DJANGO = {"django_migrations"}
 FRAMEWORK_PREFIXES = ("auth_", "django_admin_log", "django_content_type", "django_session")
 
@@ -22,7 +22,7 @@ def tables(alias: str) -> set[str]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_service_database_has_its_own_tables_and_the_messaging_tables_only(service):
     names = tables(alias_for(service))
-    assert names >= SHARED, f"messaging or idempotency tables missing from {service}"
+    assert names >= SHARED, f"messaging, idempotency or throttle tables missing from {service}"
     own = {name for name in names if name.startswith(f"{service}_")}
     assert own, f"{service} has no tables of its own"
     foreign = names - own - SHARED - DJANGO

@@ -54,6 +54,12 @@ def environment(chaos: infra.Infra) -> dict[str, str]:
         # The deadline checker does real work under faults: unpaid orders expire after 30 s.
         "LOTUS_PAYMENT_TIMEOUT": "30",
         "LOTUS_DEADLINE_CHECK_SECONDS": "2",
+        # Every customer comes from 127.0.0.1 and retries through faults: no throttle may refuse
+        # them (a caller's LOTUS_THROTTLE_* still wins).
+        **{
+            f"LOTUS_THROTTLE_{name}": os.environ.get(f"LOTUS_THROTTLE_{name}", "1000000/min")
+            for name in ("LOGIN_ACCOUNT", "LOGIN_ADDRESS", "REGISTER", "TOP_UP", "PLACE")
+        },
     }
 
 
