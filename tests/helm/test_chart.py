@@ -1319,3 +1319,10 @@ def test_each_ingress_path_is_served_by_its_backend(image, started):
         assert serves(service, prefix), f"{prefix} is routed to {service}, which does not serve it"
     for prefix in API_PREFIXES:
         assert [s for s in SERVICES if serves(s, prefix)] == [ROUTES[prefix]], prefix
+
+
+def test_web_pods_trust_one_proxy_hop_for_the_client_address():
+    """Behind the ingress every request comes from the controller: the per-address throttles
+    must read the client from X-Forwarded-For, one hop back, or all clients share one counter."""
+    config = of_kind(render("defaults"), "ConfigMap")[f"{RELEASE}-config"]["data"]
+    assert config["LOTUS_NUM_PROXIES"] == "1"
