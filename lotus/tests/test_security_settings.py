@@ -15,19 +15,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIABLES = (
+#: Left out of the inherited environment, so that each test names the ones it sets.
+HTTPS_VARIABLES = (
     "LOTUS_TLS",
     "DJANGO_SECURE_SSL_REDIRECT",
     "DJANGO_SECURE_HSTS_SECONDS",
     "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "DJANGO_SECURE_HSTS_PRELOAD",
-    "DJANGO_DEBUG",
-    "DJANGO_ALLOWED_HOSTS",
 )
 
 
 def run(*command: str, **variables: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key not in VARIABLES}
+    env = {key: value for key, value in os.environ.items() if key not in HTTPS_VARIABLES}
     return subprocess.run(
         [sys.executable, *command],
         cwd=ROOT,
