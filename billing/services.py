@@ -12,6 +12,11 @@ balance covers it, unless a compensation drops it first. So one order that is st
 cancellation's refund dead-lettered, or a charge too large to ever be paid) cannot stall every
 later order of its customer.
 
+Commands are checked like requests: a charge or a refund that contradicts the order's charge
+billing holds (another account's, another amount) is refused with
+:class:`~lotus.messaging.registry.MessageRejected` and nothing moves: a refund credits only the
+account that paid the charge, with the amount it paid.
+
 Every service takes the caller's :class:`~lotus.messaging.unit_of_work.UnitOfWork`: the API
 view or the consumer owns the transaction, and what a service sends goes out with its writes.
 """
@@ -29,6 +34,7 @@ from billing.models import Account, Charge, LedgerEntry
 from lotus.conf import lotus_settings
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
 from lotus.errors import LotusError
+from lotus.messaging.registry import MessageRejected
 from lotus.messaging.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -75,7 +81,8 @@ def account_deposit(*, uow: UnitOfWork, customer_id: int, amount: Decimal) -> tu
 def charge_order(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int, amount: Decimal) -> Charge:
     """Charge the order once: paid now, or waiting for a top-up (the customer is told the shortfall).
 
-    Idempotent per order: a charge that exists (even one dropped by an earlier cancel) is returned as is.
+    Idempotent per order: a charge that exists (even one dropped by an earlier cancel) is returned
+    as is, if it is this customer's and for this amount; :class:`MessageRejected` otherwise.
     """
     account = _locked_account(uow, customer_id)
     waiting = uow.select(Charge, account_id=account.pk, status=Charge.Status.WAITING)
@@ -89,6 +96,10 @@ def charge_order(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int, amou
     )
     if not uow.insert_unless_present(charge, unique_fields=("order_id",)):
         existing = uow.get(Charge, order_id=order_id)
+        _owned_by(existing, account, "ChargeOrder")
+        # A charge dropped before its ChargeOrder arrived (the refund came first) is empty.
+        if existing.amount != amount and not (existing.status == Charge.Status.DROPPED and not existing.amount):
+            raise MessageRejected(f"ChargeOrder for order {order_id} asks {amount}; its charge is of {existing.amount}")
         log.info("order %s is already charged (%s): ignored", order_id, existing.status)
         return existing
     if pays_now:
@@ -109,9 +120,14 @@ def charge_refund(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int) -> 
 
     Idempotent and answering: a charge already refunded or dropped moves no money, and the
     confirmation is sent again (a saga that asks again lost the first one; orders ignores
-    a confirmation it no longer waits for)."""
+    a confirmation it no longer waits for).
+
+    Only the account that the charge belongs to is credited, with what it paid: a refund that
+    names another customer is :class:`MessageRejected`, and nothing moves."""
     account = _locked_account(uow, customer_id)
     charge = uow.locked(Charge, order_id=order_id)
+    if charge is not None:
+        _owned_by(charge, account, "RefundOrder")
     refunded = Decimal("0")
     if charge is None:
         # Written now: a charge of the order later in the same batch must find it.
@@ -129,6 +145,14 @@ def charge_refund(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int) -> 
         refunded = charge.amount if charge.status == Charge.Status.REFUNDED else Decimal("0")
     uow.send(PaymentRefunded(order_id=order_id, customer_id=customer_id, amount=refunded))
     return charge
+
+
+def _owned_by(charge: Charge, account: Account, command: str) -> None:
+    if charge.account_id != account.pk:
+        raise MessageRejected(
+            f"{command} for order {charge.order_id} names customer {account.customer_id}, "
+            "whose account did not make the order's charge"
+        )
 
 
 def _no_longer_holds(uow: UnitOfWork) -> Callable[[Charge], bool]:

@@ -5,6 +5,11 @@ them. Booking a slot locks every courier's row of that slot (created on first us
 of one slot are serialised and capacity is never exceeded. Rows are always locked in the order
 (delivery request, then slot rows by courier id), which keeps concurrent writers deadlock-free.
 
+Commands are checked like requests: a booking asked again with another product, slot or
+delivery mode than the order's request is refused with
+:class:`~lotus.messaging.registry.MessageRejected` (dead-lettered, nothing changes). A release
+names only the order: it frees that order's booking and no other.
+
 Every service takes the caller's :class:`~lotus.messaging.unit_of_work.UnitOfWork`: the API
 view or the consumer owns the transaction, and what a service sends goes out with its writes.
 """
@@ -21,6 +26,7 @@ from delivery.models import HOUR, Courier, DeliveryRequest, SlotBooking, start_o
 from lotus.conf import lotus_settings
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
 from lotus.errors import Conflict, NotFound
+from lotus.messaging.registry import MessageRejected
 from lotus.messaging.unit_of_work import UnitOfWork
 
 AWAITING_OPERATOR = "awaiting operator acceptance"
@@ -39,7 +45,8 @@ def courier_reserve(
     request wait: for an operator when delivery is manual, or for capacity when none is free.
 
     Idempotent per order: an order that already has a request (even a tombstone left by an
-    earlier release) gets it back and nothing is sent.
+    earlier release) gets it back and nothing is sent, unless that request is for another
+    product, slot or mode (:class:`MessageRejected`).
     """
     # The request goes in first: an order that has one already (or a tombstone) books nothing.
     request = DeliveryRequest(
@@ -51,7 +58,14 @@ def courier_reserve(
         reason=AWAITING_OPERATOR if manual else NO_FREE_COURIER,
     )
     if not uow.insert_unless_present(request, unique_fields=("order_id",)):
-        return uow.get(DeliveryRequest, order_id=order_id)
+        existing = uow.get(DeliveryRequest, order_id=order_id)
+        claimed = (request.product_id, request.requested_slot, request.manual)
+        held = (existing.product_id, existing.requested_slot, existing.manual)
+        if existing.product_id is not None and claimed != held:
+            raise MessageRejected(
+                f"ReserveCourier for order {order_id} asks (product, slot, manual) {claimed}; its request is {held}"
+            )
+        return existing
     booking = None if manual else _book(uow, preferred=request.preferred_slot(timezone.now()))
     if booking is None:
         uow.send(CourierPending(order_id=order_id, reason=request.reason))
@@ -100,6 +114,10 @@ def courier_release(*, uow: UnitOfWork, order_id: uuid.UUID) -> DeliveryRequest:
         return request
     if request.status == DeliveryRequest.Status.RESERVED:
         booking = uow.locked(SlotBooking, courier_id=request.courier_id, slot=request.slot)
+        if booking is None or booking.booked < 1:
+            raise MessageRejected(
+                f"ReleaseCourier for order {order_id}: courier {request.courier_id} has no booking at {request.slot}"
+            )
         booking.booked -= 1
         uow.update(booking, ["booked"])
     request.status = DeliveryRequest.Status.RELEASED

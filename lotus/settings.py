@@ -134,6 +134,21 @@ MIDDLEWARE = [
 # The largest request body, checked for every request and parser (lotus.limits): 413 beyond it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("LOTUS_MAX_BODY_BYTES", default=256 * 1024)
 
+# HTTPS. With LOTUS_TLS the site is served over HTTPS by a TLS-terminating proxy (the ingress),
+# which says so in X-Forwarded-Proto: cookies are sent over HTTPS only, plain HTTP is redirected
+# and browsers are told to use HTTPS from then on (HSTS). Probes and scrapes that reach a pod
+# directly over HTTP inside the cluster are not redirected. Off by default: `make up` and the
+# tests speak plain HTTP.
+TLS = env.bool("LOTUS_TLS", default=False)
+if TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = TLS
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=TLS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31_536_000 if TLS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=TLS)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=TLS)
+
 ROOT_URLCONF = "lotus.urls"
 WSGI_APPLICATION = "lotus.wsgi.application"
 APPEND_SLASH = False

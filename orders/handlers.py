@@ -1,4 +1,5 @@
-"""What the orders service reacts to: the replies of billing, stock and delivery."""
+"""What the orders service reacts to: the replies of billing, stock and delivery, each checked
+against the order it names before it moves the saga (``orders.services``)."""
 
 from lotus.contracts.billing import PaymentFailed, PaymentRefunded, PaymentTaken
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved
@@ -11,19 +12,29 @@ from orders import services
 
 
 def handle_payment_taken(message: PaymentTaken, uow: UnitOfWork) -> None:
-    services.order_payment_taken(uow=uow, order_id=message.order_id)
+    services.order_payment_taken(
+        uow=uow, order_id=message.order_id, customer_id=message.customer_id, amount=message.amount
+    )
 
 
 def handle_payment_failed(message: PaymentFailed, uow: UnitOfWork) -> None:
-    services.order_payment_failed(uow=uow, order_id=message.order_id, shortfall=message.shortfall)
+    services.order_payment_failed(
+        uow=uow,
+        order_id=message.order_id,
+        customer_id=message.customer_id,
+        amount=message.amount,
+        shortfall=message.shortfall,
+    )
 
 
 def handle_stock_reserved(message: StockReserved, uow: UnitOfWork) -> None:
-    services.order_stock_reserved(uow=uow, order_id=message.order_id)
+    services.order_stock_reserved(
+        uow=uow, order_id=message.order_id, product_id=message.product_id, quantity=message.quantity
+    )
 
 
 def handle_stock_backordered(message: StockBackordered, uow: UnitOfWork) -> None:
-    services.order_waits(order_id=message.order_id, why="the item is not on hand")
+    services.order_stock_backordered(uow=uow, order_id=message.order_id, product_id=message.product_id)
 
 
 def handle_courier_reserved(message: CourierReserved, uow: UnitOfWork) -> None:
@@ -31,19 +42,19 @@ def handle_courier_reserved(message: CourierReserved, uow: UnitOfWork) -> None:
 
 
 def handle_courier_pending(message: CourierPending, uow: UnitOfWork) -> None:
-    services.order_waits(order_id=message.order_id, why=message.reason)
+    services.order_courier_pending(uow=uow, order_id=message.order_id, reason=message.reason)
 
 
 def handle_payment_refunded(message: PaymentRefunded, uow: UnitOfWork) -> None:
-    services.order_compensated(uow=uow, order_id=message.order_id, service="billing", refunded=message.amount)
+    services.order_refunded(uow=uow, order_id=message.order_id, customer_id=message.customer_id, amount=message.amount)
 
 
 def handle_stock_released(message: StockReleased, uow: UnitOfWork) -> None:
-    services.order_compensated(uow=uow, order_id=message.order_id, service="stock")
+    services.order_stock_released(uow=uow, order_id=message.order_id, quantity=message.quantity)
 
 
 def handle_courier_released(message: CourierReleased, uow: UnitOfWork) -> None:
-    services.order_compensated(uow=uow, order_id=message.order_id, service="delivery")
+    services.order_courier_released(uow=uow, order_id=message.order_id)
 
 
 REGISTRY = Handlers(

@@ -2,9 +2,16 @@
 
 Every transition runs in the unit of work it is given (one transaction on the orders
 database): lock the order, apply the ``@transition`` method if the current state allows it,
-record it in the history, and send the next command and the customer-facing event. A reply
-that the current state does not allow (a duplicate, or one that arrives late) is logged and
-ignored.
+record it in the history, and send the next command and the customer-facing event.
+
+Replies are checked like requests. A reply must name an order that asked for it: one that was
+once in the state that sends the command it answers (``ValidatingStock`` for ``StockReserved``,
+``Cancelling`` with stock among its compensations for ``StockReleased``), and what it claims
+(customer, amount, product, quantity) must match the order. Otherwise it is refused with
+:class:`~lotus.messaging.registry.MessageRejected` and dead-lettered: orders never sent the
+command it answers (its order is unknown, or the saga never reached that step), so nothing
+legitimate produced it. A reply that was asked for but that the current state no longer
+waits for (a second one, or one that arrives after a cancel) is logged and ignored.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Now
@@ -33,11 +41,27 @@ from lotus.contracts.orders import (
 )
 from lotus.contracts.stock import ReleaseStock, ReserveStock
 from lotus.errors import Conflict, LotusError, NotFound
+from lotus.messaging.registry import MessageRejected
 from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.metrics import SAGA_SECONDS
 from orders.models import Order, OrderTransition, Product
 
 FINAL_OUTCOMES = {Order.Status.NOTIFYING_SOURCE_SYSTEM: "completed", Order.Status.CANCELLED: "cancelled"}
+#: Every order is for one item of its product.
+QUANTITY = 1
+#: The saga's forward path: an order in one of these states has been in every earlier one.
+FORWARD = [
+    Order.Status.VALIDATING_BILLING,
+    Order.Status.VALIDATING_STOCK,
+    Order.Status.VALIDATING_DELIVERY,
+    Order.Status.NOTIFYING_SOURCE_SYSTEM,
+]
+#: The state that asked each service for the step its compensation undoes.
+ASKED_BY = {
+    "billing": Order.Status.VALIDATING_BILLING,
+    "stock": Order.Status.VALIDATING_STOCK,
+    "delivery": Order.Status.VALIDATING_DELIVERY,
+}
 log = logging.getLogger(__name__)
 
 
@@ -64,27 +88,38 @@ def order_place(*, uow: UnitOfWork, customer_id: int, product_id: int, delivery_
     return order
 
 
-def order_payment_taken(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | None:
+def order_payment_taken(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int, amount: Decimal) -> Order:
+    order = _asked(uow, order_id, "PaymentTaken", by=Order.Status.VALIDATING_BILLING)
+    _claims_match(order, "PaymentTaken", customer_id=customer_id, price=amount)
+
     def next_steps(order: Order) -> list[Message]:
         return [
             OrderPaid(order_id=order.id, customer_id=order.customer_id, amount=order.price),
-            ReserveStock(order_id=order.id, product_id=order.product_id),
+            ReserveStock(order_id=order.id, product_id=order.product_id, quantity=QUANTITY),
         ]
 
-    return _advance(uow, order_id, Order.mark_paid, "payment taken", next_steps)
+    return _advance(uow, order, Order.mark_paid, "payment taken", next_steps)
 
 
-def order_payment_failed(*, uow: UnitOfWork, order_id: uuid.UUID, shortfall) -> Order | None:
+def order_payment_failed(
+    *, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int, amount: Decimal, shortfall: Decimal
+) -> Order:
     """The order keeps waiting for a top-up; the customer is told how much is missing."""
-    order = uow.locked(Order, id=order_id)
-    if order is None or order.status != Order.Status.VALIDATING_BILLING:
-        _ignore(order_id, order, "PaymentFailed")
+    order = _asked(uow, order_id, "PaymentFailed", by=Order.Status.VALIDATING_BILLING)
+    _claims_match(order, "PaymentFailed", customer_id=customer_id, price=amount)
+    if order.status != Order.Status.VALIDATING_BILLING:
+        _ignore(order, "PaymentFailed")
         return order
     uow.send(OrderPaymentFailed(order_id=order.id, customer_id=order.customer_id, shortfall=shortfall))
     return order
 
 
-def order_stock_reserved(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | None:
+def order_stock_reserved(*, uow: UnitOfWork, order_id: uuid.UUID, product_id: int, quantity: int) -> Order:
+    order = _asked(uow, order_id, "StockReserved", by=Order.Status.VALIDATING_STOCK)
+    _claims_match(order, "StockReserved", product_id=product_id)
+    if quantity != QUANTITY:
+        raise MessageRejected(f"StockReserved for order {order.id} reserves {quantity} items, not {QUANTITY}")
+
     def next_steps(order: Order) -> list[Message]:
         return [
             OrderReserved(order_id=order.id, customer_id=order.customer_id),
@@ -93,14 +128,31 @@ def order_stock_reserved(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | Non
             ),
         ]
 
-    return _advance(uow, order_id, Order.mark_reserved, "item reserved", next_steps)
+    return _advance(uow, order, Order.mark_reserved, "item reserved", next_steps)
 
 
-def order_courier_reserved(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | None:
+def order_courier_reserved(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:
+    order = _asked(uow, order_id, "CourierReserved", by=Order.Status.VALIDATING_DELIVERY)
+
     def next_steps(order: Order) -> list[Message]:
         return [OrderInDelivery(order_id=order.id, customer_id=order.customer_id)]
 
-    return _advance(uow, order_id, Order.mark_in_delivery, "courier reserved", next_steps)
+    return _advance(uow, order, Order.mark_in_delivery, "courier reserved", next_steps)
+
+
+def order_stock_backordered(*, uow: UnitOfWork, order_id: uuid.UUID, product_id: int) -> Order:
+    """The item is not on hand: the order waits in stock's queue (nothing to write)."""
+    order = _asked(uow, order_id, "StockBackordered", by=Order.Status.VALIDATING_STOCK, lock=False)
+    _claims_match(order, "StockBackordered", product_id=product_id)
+    log.info("order %s waits: the item is not on hand", order.id)
+    return order
+
+
+def order_courier_pending(*, uow: UnitOfWork, order_id: uuid.UUID, reason: str) -> Order:
+    """No courier yet (an operator must accept, or every slot is full): the order waits (nothing to write)."""
+    order = _asked(uow, order_id, "CourierPending", by=Order.Status.VALIDATING_DELIVERY, lock=False)
+    log.info("order %s waits: %s", order.id, reason)
+    return order
 
 
 def order_cancel(
@@ -132,11 +184,47 @@ def _ask_to_compensate(uow: UnitOfWork, order: Order) -> None:
     uow.send(*(compensations[service] for service in order.pending_compensations))
 
 
-def order_compensated(*, uow: UnitOfWork, order_id: uuid.UUID, service: str, refunded=None) -> Order | None:
-    """One compensation is confirmed; the last one completes the cancellation."""
+def order_refunded(*, uow: UnitOfWork, order_id: uuid.UUID, customer_id: int, amount: Decimal) -> Order:
+    """Billing refunded the charge (``amount``: 0 if nothing had been taken)."""
+    order = _compensation_asked(uow, order_id, "PaymentRefunded", service="billing")
+    _claims_match(order, "PaymentRefunded", customer_id=customer_id)
+    if amount > order.price:
+        raise MessageRejected(
+            f"PaymentRefunded for order {order.id} refunds {amount}, more than its price {order.price}"
+        )
+    return _compensated(uow, order, service="billing", refunded=amount)
+
+
+def order_stock_released(*, uow: UnitOfWork, order_id: uuid.UUID, quantity: int) -> Order:
+    """Stock released the order's item (``quantity``: 0 if none had been reserved)."""
+    order = _compensation_asked(uow, order_id, "StockReleased", service="stock")
+    if quantity > QUANTITY:
+        raise MessageRejected(f"StockReleased for order {order.id} releases {quantity} items, not {QUANTITY}")
+    return _compensated(uow, order, service="stock")
+
+
+def order_courier_released(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order:
+    order = _compensation_asked(uow, order_id, "CourierReleased", service="delivery")
+    return _compensated(uow, order, service="delivery")
+
+
+def _compensation_asked(uow: UnitOfWork, order_id: uuid.UUID, reply: str, *, service: str) -> Order:
+    """The order a confirmation names, locked, if it asked ``service`` to compensate: it was
+    cancelled after ``service`` had been asked for its step (:class:`MessageRejected` otherwise)."""
     order = uow.locked(Order, id=order_id)
-    if order is None or order.status != Order.Status.CANCELLING or service not in order.pending_compensations:
-        _ignore(order_id, order, f"compensation by {service}")
+    if order is None:
+        raise MessageRejected(f"{reply} for order {order_id}, which orders does not know")
+    waits = order.status == Order.Status.CANCELLING and service in order.pending_compensations
+    cancelled = order.status in (Order.Status.CANCELLING, Order.Status.CANCELLED)
+    if not waits and not (cancelled and _has_been(uow, order, ASKED_BY[service])):
+        raise MessageRejected(f"{reply} for order {order_id}, which is {order.status} and never asked for it")
+    return order
+
+
+def _compensated(uow: UnitOfWork, order: Order, *, service: str, refunded: Decimal | None = None) -> Order:
+    """One compensation is confirmed; the last one completes the cancellation."""
+    if order.status != Order.Status.CANCELLING or service not in order.pending_compensations:
+        _ignore(order, f"compensation by {service}")
         return order
     if refunded is not None:
         order.refunded = refunded
@@ -152,22 +240,50 @@ def order_compensated(*, uow: UnitOfWork, order_id: uuid.UUID, service: str, ref
     return order
 
 
-def order_waits(*, order_id: uuid.UUID, why: str) -> None:
-    """A step could not complete now: the order stays where it is (nothing to write)."""
-    log.info("order %s waits: %s", order_id, why)
+def _asked(uow: UnitOfWork, order_id: uuid.UUID, reply: str, *, by: str, lock: bool = True) -> Order:
+    """The order a reply names (locked unless ``lock`` is false), if it asked for the reply: it
+    was once in state ``by``, which sends the command the reply answers. :class:`MessageRejected`
+    if orders does not know the order or never sent that command."""
+    order = uow.locked(Order, id=order_id) if lock else uow.get(Order, id=order_id)
+    if order is None:
+        raise MessageRejected(f"{reply} for order {order_id}, which orders does not know")
+    if not _has_been(uow, order, by):
+        raise MessageRejected(f"{reply} for order {order_id}, which is {order.status} and never asked for it")
+    return order
+
+
+def _has_been(uow: UnitOfWork, order: Order, state: str) -> bool:
+    """Whether the order was ever in ``state``: every order starts in ``ValidatingBilling``; on
+    the forward path, a later state implies the earlier ones; after a cancel, the history tells
+    (it records every transition)."""
+    if state == FORWARD[0]:
+        return True
+    if order.status in FORWARD and state in FORWARD:
+        return FORWARD.index(order.status) >= FORWARD.index(state)
+    return order.status == state or uow.exists(OrderTransition, order_id=order.id, target=state)
+
+
+def _claims_match(order: Order, reply: str, **claims: object) -> None:
+    """Refuse a reply whose ``claims`` (the order's field → the value the reply states) are not the order's."""
+    wrong = [
+        f"{name} {value} (the order's: {getattr(order, name)})"
+        for name, value in claims.items()
+        if getattr(order, name) != value
+    ]
+    if wrong:
+        raise MessageRejected(f"{reply} for order {order.id} does not match it: {', '.join(wrong)}")
 
 
 def _advance(
     uow: UnitOfWork,
-    order_id: uuid.UUID,
+    order: Order,
     step: Callable[[Order], None],
     reason: str,
     next_steps: Callable[[Order], list[Message]],
-) -> Order | None:
-    order = uow.locked(Order, id=order_id)
-    bound_step = getattr(order, step.__name__, None)
-    if order is None or not can_proceed(bound_step):
-        _ignore(order_id, order, reason)
+) -> Order:
+    bound_step = getattr(order, step.__name__)
+    if not can_proceed(bound_step):
+        _ignore(order, reason)
         return order
     _transition(uow, order, bound_step, reason)
     uow.send(*next_steps(order))
@@ -186,11 +302,8 @@ def _transition(uow: UnitOfWork, order: Order, bound_step: Callable[[], None], r
         SAGA_SECONDS.labels(FINAL_OUTCOMES[order.status]).observe((order.updated_at - order.created_at).total_seconds())
 
 
-def _ignore(order_id: uuid.UUID, order: Order | None, what: str) -> None:
-    if order is None:
-        log.warning("order %s: %s for an unknown order ignored", order_id, what)
-    else:
-        log.info("order %s: %s ignored in state %s", order_id, what, order.status)
+def _ignore(order: Order, what: str) -> None:
+    log.info("order %s: %s ignored in state %s (late, or a second one)", order.id, what, order.status)
 
 
 def orders_expire() -> list[Order]:

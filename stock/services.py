@@ -13,6 +13,11 @@ first, once the goods cover it, unless a release withdraws it first. So one orde
 (its cancellation's release dead-lettered, or a quantity that never arrives) cannot stall
 every later order of its product.
 
+Commands are checked like requests: a reservation asked again with another product or quantity
+than the order's reservation is refused with :class:`~lotus.messaging.registry.MessageRejected`
+(dead-lettered, nothing changes). A release names only the order: it puts back exactly what that
+order's reservation holds, never more than the product has reserved.
+
 Every service takes the caller's :class:`~lotus.messaging.unit_of_work.UnitOfWork`: the API
 view or the consumer owns the transaction, and what a service sends goes out with its writes.
 """
@@ -27,6 +32,7 @@ from lotus.conf import lotus_settings
 from lotus.contracts.stock import StockBackordered, StockReleased, StockReserved
 from lotus.db import database_now
 from lotus.errors import LotusError, NotFound
+from lotus.messaging.registry import MessageRejected
 from lotus.messaging.unit_of_work import UnitOfWork
 from stock.models import Reservation, StockItem
 
@@ -35,7 +41,8 @@ def stock_reserve(*, uow: UnitOfWork, order_id: uuid.UUID, product_id: int, quan
     """Reserve ``quantity`` of the product for the order, or queue the order until goods arrive.
 
     Idempotent per order: an order that already has a reservation (even a tombstone left by an
-    earlier release) gets that one back and nothing is sent.
+    earlier release) gets that one back and nothing is sent, unless the reservation is of
+    another product or quantity (:class:`MessageRejected`).
     """
     if quantity <= 0:
         raise LotusError(f"quantity must be positive, not {quantity}.")
@@ -47,7 +54,14 @@ def stock_reserve(*, uow: UnitOfWork, order_id: uuid.UUID, product_id: int, quan
     status = Reservation.Status.RESERVED if served_now else Reservation.Status.WAITING
     reservation = Reservation(order_id=order_id, product_id=product_id, quantity=quantity, status=status)
     if not uow.insert_unless_present(reservation, unique_fields=("order_id",)):
-        return uow.get(Reservation, order_id=order_id)
+        existing = uow.get(Reservation, order_id=order_id)
+        claimed, held = (product_id, quantity), (existing.product_id, existing.quantity)
+        if existing.product_id is not None and claimed != held:
+            raise MessageRejected(
+                f"ReserveStock for order {order_id} asks {quantity} x product {product_id}; "
+                f"its reservation is {existing.quantity} x product {existing.product_id}"
+            )
+        return existing
     if served_now:
         item.reserve(quantity)
         uow.update(item, ["on_hand", "reserved"])
@@ -99,6 +113,11 @@ def stock_release(*, uow: UnitOfWork, order_id: uuid.UUID) -> Reservation:
         uow.send(StockReleased(order_id=order_id, quantity=released))
         return reservation
     if reservation.status == Reservation.Status.RESERVED:
+        if item.reserved < reservation.quantity:
+            raise MessageRejected(
+                f"ReleaseStock for order {order_id}: its reservation holds {reservation.quantity} x product "
+                f"{item.product_id}, but only {item.reserved} are reserved"
+            )
         item.unreserve(reservation.quantity)
         reservation.status = Reservation.Status.RELEASED
         uow.update(reservation, ["status"])

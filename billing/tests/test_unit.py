@@ -4,11 +4,14 @@ and send."""
 import uuid
 from decimal import Decimal
 
+import pytest
+
 from billing import handlers
 from billing.models import Account, Charge, LedgerEntry
 from billing.services import account_deposit
 from lotus.contracts.billing import ChargeOrder, PaymentFailed, PaymentRefunded, PaymentTaken, RefundOrder
 from lotus.contracts.profiles import UserRegistered
+from lotus.messaging.registry import MessageRejected
 from lotus.testing import FakeUnitOfWork
 
 D = Decimal
@@ -105,6 +108,43 @@ def test_a_refund_asked_again_confirms_again_with_what_was_refunded():
     handlers.handle_refund_order(RefundOrder(order_id=order, customer_id=1), uow)
     assert uow.sent == [PaymentRefunded(order_id=order, customer_id=1, amount=D("300"))]
     assert uow.added == []
+
+
+@pytest.mark.parametrize("status", ["paid", "waiting", "refunded", "dropped"])
+@pytest.mark.parametrize("claimed", [2, 3], ids=["another account", "no account yet"])
+def test_a_refund_that_names_another_customer_than_the_charges_is_rejected_and_moves_nothing(status, claimed):
+    payer, other = account("700", customer_id=1), account("50", customer_id=2)
+    order = uuid.uuid4()
+    charge = Charge(order_id=order, account_id=1, amount=D("300"), status=status)
+    uow = FakeUnitOfWork("billing", rows=[payer, other, charge])
+    with pytest.raises(MessageRejected, match="did not make the order's charge"):
+        handlers.handle_refund_order(RefundOrder(order_id=order, customer_id=claimed), uow)
+    assert (payer.balance, other.balance, charge.status) == (D("700"), D("50"), status)
+    assert uow.sent == uow.added == []
+    assert [row for row, _ in uow.updated if isinstance(row, (Account, Charge))] == []
+
+
+@pytest.mark.parametrize(
+    ("claimed", "amount", "why"),
+    [(2, "300", "did not make the order's charge"), (1, "30", "its charge is of 300")],
+    ids=["another customer", "another amount"],
+)
+def test_a_charge_of_a_charged_order_that_does_not_match_its_charge_is_rejected(claimed, amount, why):
+    order = uuid.uuid4()
+    paid = Charge(order_id=order, account_id=1, amount=D("300"), status="paid")
+    books = account("700")
+    uow = FakeUnitOfWork("billing", rows=[books, account("1000", customer_id=2), paid])
+    with pytest.raises(MessageRejected, match=why):
+        handlers.handle_charge_order(ChargeOrder(order_id=order, customer_id=claimed, amount=D(amount)), uow)
+    assert (books.balance, paid.status, uow.sent, uow.added) == (D("700"), "paid", [], [])
+
+
+def test_a_charge_of_an_order_charged_before_with_the_same_claims_is_ignored():
+    order = uuid.uuid4()
+    paid = Charge(order_id=order, account_id=1, amount=D("300"), status="paid")
+    uow = FakeUnitOfWork("billing", rows=[account("700"), paid])
+    assert handlers.handle_charge_order(ChargeOrder(order_id=order, customer_id=1, amount=D("300")), uow) is None
+    assert (uow.sent, uow.added, paid.status) == ([], [], "paid")
 
 
 def test_a_registered_user_gets_one_empty_account():

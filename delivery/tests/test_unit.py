@@ -11,6 +11,7 @@ from delivery.models import Courier, DeliveryRequest, SlotBooking
 from delivery.services import AWAITING_OPERATOR, NO_FREE_COURIER, delivery_accept
 from lotus.contracts.delivery import CourierPending, CourierReleased, CourierReserved, ReleaseCourier, ReserveCourier
 from lotus.errors import Conflict, NotFound
+from lotus.messaging.registry import MessageRejected
 from lotus.testing import FakeUnitOfWork
 
 TEN = (datetime.now(UTC) + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
@@ -108,3 +109,52 @@ def test_accepting_an_unknown_or_not_waiting_request_is_refused(rows, error):
     with pytest.raises(error):
         delivery_accept(uow=uow, order_id=order)
     assert uow.sent == []
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"product_id": 2, "slot": TEN},
+        {"product_id": 1, "slot": TEN + timedelta(hours=1)},
+        {"product_id": 1, "slot": TEN, "manual": True},
+    ],
+    ids=["another product", "another slot", "another mode"],
+)
+def test_a_reserve_asked_again_for_another_product_slot_or_mode_is_rejected_and_books_nothing(asked):
+    order = uuid.uuid4()
+    booking = SlotBooking(courier_id=1, slot=TEN, booked=1)
+    request = DeliveryRequest(
+        order_id=order, product_id=1, requested_slot=TEN, status="reserved", courier_id=1, slot=TEN
+    )
+    uow = FakeUnitOfWork("delivery", rows=[*couriers(), booking, request])
+    with pytest.raises(MessageRejected, match="its request is"):
+        handlers.handle_reserve_courier(ReserveCourier(order_id=order, **asked), uow)
+    assert (booking.booked, request.status, uow.sent, uow.updated) == (1, "reserved", [], [])
+
+
+def test_a_reserve_asked_again_with_the_same_claims_books_nothing():
+    order = uuid.uuid4()
+    request = DeliveryRequest(order_id=order, product_id=1, requested_slot=TEN, status="waiting", reason="x")
+    uow = FakeUnitOfWork("delivery", rows=[*couriers(), request])
+    handlers.handle_reserve_courier(ReserveCourier(order_id=order, product_id=1, slot=TEN + timedelta(minutes=5)), uow)
+    assert (uow.sent, uow.select(SlotBooking), request.status) == ([], [], "waiting")
+
+
+def test_a_release_frees_only_the_orders_own_booking():
+    order = uuid.uuid4()
+    own, other = SlotBooking(courier_id=1, slot=TEN, booked=2), SlotBooking(courier_id=2, slot=TEN, booked=1)
+    request = DeliveryRequest(order_id=order, product_id=1, status="reserved", courier_id=1, slot=TEN)
+    uow = FakeUnitOfWork("delivery", rows=[*couriers(), own, other, request])
+    handlers.handle_release_courier(ReleaseCourier(order_id=order), uow)
+    assert (own.booked, other.booked) == (1, 1)
+
+
+@pytest.mark.parametrize("booked", [None, 0], ids=["no booking row", "nothing booked"])
+def test_a_release_whose_booking_is_not_there_is_rejected_and_changes_nothing(booked):
+    order = uuid.uuid4()
+    rows = [] if booked is None else [SlotBooking(courier_id=1, slot=TEN, booked=booked)]
+    request = DeliveryRequest(order_id=order, product_id=1, status="reserved", courier_id=1, slot=TEN)
+    uow = FakeUnitOfWork("delivery", rows=[*couriers(), *rows, request])
+    with pytest.raises(MessageRejected, match="has no booking"):
+        handlers.handle_release_courier(ReleaseCourier(order_id=order), uow)
+    assert (request.status, uow.sent, uow.updated) == ("reserved", [], [])

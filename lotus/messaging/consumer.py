@@ -19,8 +19,12 @@ Failures:
 
 * malformed records, unknown message types, unsupported versions and invalid payloads go
   straight to the dead letters (:mod:`lotus.messaging.dead_letters`), with a log line saying why;
-* a handler that raises is retried ``CONSUMER["MAX_ATTEMPTS"]`` times with exponential
-  backoff, then dead-lettered; the consumer moves on to the next record of the partition.
+* a message its handler refuses (:class:`~lotus.messaging.registry.MessageRejected`: what it
+  claims contradicts the service's data) is rolled back and dead-lettered at once, with the
+  reason, without retries;
+* a handler that raises anything else is retried ``CONSUMER["MAX_ATTEMPTS"]`` times with
+  exponential backoff, then dead-lettered; the consumer moves on to the next record of the
+  partition.
   That includes a statement that fails the same way every time (a statement timeout, a lock
   not available, a value too large);
 * a lost database connection is not the message's fault: it is retried until the
@@ -58,7 +62,7 @@ from lotus.messaging import dead_letters
 from lotus.messaging.kafka import consumer_group, make_consumer, physical_topic
 from lotus.messaging.producer import Publisher
 from lotus.messaging.recovery import TRANSIENT, Backoff, connection_lost, reconnect
-from lotus.messaging.registry import Handlers, Outcome
+from lotus.messaging.registry import Handlers, MessageRejected, Outcome
 from lotus.messaging.unit_of_work import AppliedBefore, UnitOfWork
 from lotus.topology import alias_for
 
@@ -231,8 +235,11 @@ class Consumer:
                 infrastructure = isinstance(exc, DatabaseError) and connection_lost(exc)
                 if infrastructure:
                     reconnect()
-                # The message that failed had its first attempt in the batch (unless the database did).
-                self._one_by_one(batch, handled, failed_at=-1 if infrastructure else len(outcomes))
+                # The message that failed had its first attempt in the batch (unless the database did);
+                # one its handler rejected is parked in its turn (the messages before it, applied on
+                # their own, leave the data as the batch did: it would be rejected again).
+                rejected = exc if isinstance(exc, MessageRejected) else None
+                self._one_by_one(batch, handled, failed_at=-1 if infrastructure else len(outcomes), rejected=rejected)
                 return
         else:
             self._one_by_one(batch, handled, failed_at=-1)
@@ -269,9 +276,19 @@ class Consumer:
                 )
         return outcomes
 
-    def _one_by_one(self, batch: list[Applicable], handled: list[KafkaRecord], *, failed_at: int) -> None:
+    def _one_by_one(
+        self,
+        batch: list[Applicable],
+        handled: list[KafkaRecord],
+        *,
+        failed_at: int,
+        rejected: MessageRejected | None = None,
+    ) -> None:
         for index, item in enumerate(list(batch)):
-            self.handle(item.record, failed_attempts=int(index == failed_at))
+            if index == failed_at and rejected is not None:
+                self._dead_letter(item.record, item.envelope, _rejection(rejected), attempts=1)
+            else:
+                self.handle(item.record, failed_attempts=int(index == failed_at))
             handled.append(item.record)
         batch.clear()
 
@@ -331,6 +348,8 @@ class Consumer:
                 return self._count(outcome, envelope.type)
             except AppliedBefore:
                 return self._count(Outcome.DUPLICATE, envelope.type)
+            except MessageRejected as exc:
+                return self._dead_letter(record, envelope, _rejection(exc), attempts=attempt)
             except Exception as exc:  # noqa: BLE001 -- any handler failure is retried, then dead-lettered
                 if isinstance(exc, DatabaseError) and connection_lost(exc):
                     attempt -= 1  # the database, not the message, failed: wait for it without limit
@@ -381,6 +400,11 @@ class Consumer:
             body=body,
         )
         return self._count(Outcome.DEAD_LETTERED, envelope.type if envelope else "")
+
+
+def _rejection(exc: MessageRejected) -> str:
+    """A rejected message's dead-letter error: the reason alone (a traceback adds nothing)."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Dead letters: messages a consumer gave up on, kept with their error until an operator acts.
 
-A record that cannot be applied (malformed, an unknown type or version, an invalid payload, or
-a handler that failed ``CONSUMER["MAX_ATTEMPTS"]`` times) is *parked* (:func:`park`): a
-:class:`~lotus.messaging.models.DeadLetter` row with the error, and a copy of the record on
-``<service>.deadletter`` for whoever watches that topic, written in one transaction. The
-consumer then moves on: one bad message never stalls its partition.
+A record that cannot be applied (malformed, an unknown type or version, an invalid payload, a
+message its handler rejected, or a handler that failed ``CONSUMER["MAX_ATTEMPTS"]`` times) is
+*parked* (:func:`park`): a :class:`~lotus.messaging.models.DeadLetter` row with the error, and a
+copy of the record on ``<service>.deadletter`` for whoever watches that topic, written in one
+transaction. The consumer then moves on: one bad message never stalls its partition.
 
 After a fix, :func:`replay` applies a dead letter once (the inbox drops it if it was applied
 meanwhile) and marks it replayed, in the same transaction.

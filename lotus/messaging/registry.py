@@ -10,6 +10,11 @@ Each service's ``handlers.py`` ends with::
 A handler is ``handler(message, uow)``: the message (a validated contract) and the consumer's
 :class:`~lotus.messaging.unit_of_work.UnitOfWork` for the batch, whose ``send`` makes the
 handled message the cause of what the handler sends.
+
+A handler checks what a message claims against the service's own data before it acts, as a
+view checks a request: a message that contradicts it (a refund for a charge another account
+paid, a reply for an order that never asked for it) is refused with :class:`MessageRejected`.
+Nothing of it is applied, and the consumer dead-letters it at once, with the reason.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ if TYPE_CHECKING:
     from lotus.messaging.unit_of_work import UnitOfWork
 
 Handler = Callable[[Any, "UnitOfWork"], None]
+
+
+class MessageRejected(Exception):
+    """A message whose claims do not match the handling service's data: never applied, never
+    retried (the data will not change its mind), dead-lettered with this reason."""
 
 
 class Outcome(enum.Enum):

@@ -20,13 +20,15 @@ from lotus.messaging import outbox
 from lotus.messaging.consumer import Consumer
 from lotus.messaging.kafka import make_consumer, physical_topic
 from lotus.messaging.models import OutboxMessage
-from lotus.messaging.registry import Handlers
+from lotus.messaging.registry import Handlers, MessageRejected
 from lotus.messaging.relay import Relay
 from lotus.messaging.unit_of_work import UnitOfWork
 
 POISON = "poison"
+#: A ping the echo handler rejects, as a service rejects a message that contradicts its data.
+REFUSED = "refused"
 #: Flipped by a test to "fix the bug" before replaying a dead letter.
-state = {"poison_fixed": False, "attempts": 0}
+state = {"poison_fixed": False, "attempts": 0, "refusals": 0}
 
 
 def echo(message: Ping, uow: UnitOfWork) -> None:
@@ -34,6 +36,9 @@ def echo(message: Ping, uow: UnitOfWork) -> None:
         state["attempts"] += 1
         raise RuntimeError(f"cannot digest {message.note}")
     uow.send(Ping(note=f"echo:{message.note}"))
+    if message.note.startswith(REFUSED):
+        state["refusals"] += 1
+        raise MessageRejected(f"{message.note} does not match this service's data")
 
 
 ECHO = Handlers({Ping: echo})

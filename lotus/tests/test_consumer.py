@@ -77,6 +77,32 @@ def test_a_poison_message_is_retried_then_dead_lettered_and_the_partition_moves_
     assert letter.replayed_at is not None
 
 
+@pytest.mark.parametrize("first", ["before it", "poison-2"], ids=["rejected in the batch", "rejected one by one"])
+def test_a_rejected_message_is_dead_lettered_at_once_with_its_reason_and_nothing_of_it_applied(
+    kafka_namespace, monkeypatch, first
+):
+    """In a batch, or one by one (after a poison message made the batch go one by one)."""
+    monkeypatch.setattr(support, "state", {"poison_fixed": False, "attempts": 0, "refusals": 0})
+    key = str(uuid.uuid4())
+    before, refused, after = send("orders", first, "refused-1", "after it", key=key)
+    relay_once("orders")
+
+    with Worker(lambda stop: Consumer("delivery", ECHO, stop=stop, max_attempts=3, backoff_seconds=0.01)):
+        wait_for(lambda: echoes_of(after.id, alias="delivery"), timeout=60, message="the message after it")
+
+    assert support.state["refusals"] == 1, "a rejected message is not retried"
+    letter = DeadLetter.objects.using("delivery").get(message_id=refused.id)
+    assert letter.attempts == 1
+    assert letter.error == "MessageRejected: refused-1 does not match this service's data"
+    assert echoes_of(refused.id, alias="delivery") == 0  # what the handler sent before refusing is rolled back
+    assert not InboxMessage.objects.using("delivery").filter(message_id=refused.id).exists()
+    assert echoes_of(after.id, alias="delivery") == 1
+    poisoned = first.startswith(support.POISON)
+    assert echoes_of(before.id, alias="delivery") == (0 if poisoned else 1)
+    assert support.state["attempts"] == (3 if poisoned else 0)
+    assert OutboxMessage.objects.using("delivery").filter(topic=dead_letter_topic("delivery")).count() == 1 + poisoned
+
+
 def test_malformed_and_unknown_records_are_dead_lettered_at_once_and_do_not_block(kafka_namespace):
     key = str(uuid.uuid4())
     topic = physical_topic("diagnostics.commands")

@@ -8,7 +8,7 @@ import pytest
 
 from lotus.contracts import Envelope
 from lotus.contracts.orders import OrderCancelled, OrderInDelivery, OrderPaid, OrderPaymentFailed, OrderReserved
-from lotus.messaging.registry import Outcome
+from lotus.messaging.registry import MessageRejected, Outcome
 from lotus.testing import FakeUnitOfWork
 from notifications.handlers import REGISTRY
 from notifications.models import Notification
@@ -52,3 +52,19 @@ def test_a_repeated_order_event_keeps_the_first_notification():
     assert notification_create(uow=uow, customer_id=1, order_id=ORDER, event="order_paid", message="again") is None
     assert notification_create(uow=uow, customer_id=1, order_id=ORDER, event="order_reserved", message="x") is not None
     assert [(n.event, n.message) for n in uow.rows] == [("order_paid", "first"), ("order_reserved", "x")]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        OrderReserved(order_id=ORDER, customer_id=2),
+        OrderPaid(order_id=ORDER, customer_id=2, amount=Decimal("300")),  # the same event, another customer
+    ],
+)
+def test_an_event_that_names_another_customer_than_the_orders_notifications_is_rejected(message):
+    paid = Notification(customer_id=1, order_id=ORDER, event="order_paid", message="Order is paid.")
+    uow = FakeUnitOfWork("notifications", rows=[paid])
+    with pytest.raises(MessageRejected, match="for customer 1"):
+        handle(message, uow)
+    assert uow.rows == [paid]
+    assert uow.sent == []

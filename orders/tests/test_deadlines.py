@@ -42,7 +42,9 @@ def test_an_order_paid_between_the_read_and_the_expiry_is_not_cancelled_and_move
     assert (order.id, "ValidatingBilling") in orders_past_deadline()
 
     with UnitOfWork("orders") as uow:
-        order_payment_taken(uow=uow, order_id=order.id)  # the payment arrives meanwhile
+        order_payment_taken(
+            uow=uow, order_id=order.id, customer_id=7, amount=Decimal("300")
+        )  # the payment arrives meanwhile
 
     with UnitOfWork("orders") as uow:
         assert order_expire(uow=uow, order_id=order.id, status="ValidatingBilling") is None
@@ -65,7 +67,7 @@ def test_a_payment_committed_while_the_checker_waits_for_the_row_lock_wins(lotus
     def pay():
         try:
             with UnitOfWork("orders") as uow:
-                order_payment_taken(uow=uow, order_id=order.id)
+                order_payment_taken(uow=uow, order_id=order.id, customer_id=7, amount=Decimal("300"))
                 paid.set()
                 commit.wait(30)
         finally:

@@ -9,7 +9,8 @@ from lotus.contracts.billing import ChargeOrder, PaymentFailed, PaymentTaken
 from lotus.contracts.delivery import CourierPending, CourierReserved, ReserveCourier
 from lotus.contracts.orders import OrderInDelivery, OrderPaid, OrderPaymentFailed, OrderPlaced, OrderReserved
 from lotus.contracts.stock import ReserveStock, StockBackordered, StockReserved
-from lotus.messaging.registry import Outcome
+from lotus.messaging.models import InboxMessage
+from lotus.messaging.registry import MessageRejected, Outcome
 from lotus.testing import deliver_envelope, published
 from orders.handlers import REGISTRY
 from orders.models import Order
@@ -90,18 +91,12 @@ def test_a_second_distinct_reply_for_a_passed_step_is_ignored_without_effect(pla
     assert len(published("orders", ReserveStock)) == 1
 
 
-@pytest.mark.parametrize(
-    "early",
-    [
-        CourierReserved(order_id=uuid.UUID(int=0), courier_id=1, slot="2030-01-01T10:00:00Z"),
-        PaymentFailed(order_id=uuid.UUID(int=0), customer_id=1, amount=Decimal(1), shortfall=Decimal(1)),
-    ],
-)
-def test_an_out_of_order_reply_is_ignored_and_the_saga_still_completes(early, place, reply, status_of):
+def test_a_late_reply_is_ignored_and_the_saga_still_completes(place, reply, status_of):
     order = place(customer_id=10, product_id=1)
     reply(PaymentTaken(order_id=order.id, customer_id=10, amount=Decimal("300")))
     before = len(published("orders"))
-    reply(early.model_copy(update={"order_id": order.id}))
+    late = PaymentFailed(order_id=order.id, customer_id=10, amount=Decimal("300"), shortfall=Decimal(1))
+    assert reply(late)[0] is Outcome.APPLIED
     assert status_of(order) == "ValidatingStock"
     assert len(published("orders")) == before
     reply(StockReserved(order_id=order.id, product_id=1, quantity=1))
@@ -109,7 +104,30 @@ def test_an_out_of_order_reply_is_ignored_and_the_saga_still_completes(early, pl
     assert status_of(order) == "NotifyingSourceSystem"
 
 
-def test_a_reply_for_an_unknown_order_is_ignored_not_a_crash(reply):
-    outcome, _ = reply(PaymentTaken(order_id=uuid.uuid4(), customer_id=1, amount=Decimal("1")))
-    assert outcome is Outcome.APPLIED
+@pytest.mark.parametrize(
+    ("early", "why"),
+    [
+        (CourierReserved(order_id=uuid.UUID(int=0), courier_id=1, slot="2030-01-01T10:00:00Z"), "never asked"),
+        (PaymentFailed(order_id=uuid.UUID(int=0), customer_id=1, amount=Decimal(1), shortfall=Decimal(1)), "match"),
+    ],
+)
+def test_a_reply_never_asked_for_or_not_matching_is_rejected_unapplied_and_the_saga_still_completes(
+    early, why, place, reply, status_of
+):
+    order = place(customer_id=10, product_id=1)
+    reply(PaymentTaken(order_id=order.id, customer_id=10, amount=Decimal("300")))
+    before = len(published("orders"))
+    with pytest.raises(MessageRejected, match=why):
+        reply(early.model_copy(update={"order_id": order.id}))
+    assert status_of(order) == "ValidatingStock"
+    assert len(published("orders")) == before
+    assert InboxMessage.objects.using("orders").filter(message_type=early.type_name()).count() == 0
+    reply(StockReserved(order_id=order.id, product_id=1, quantity=1))
+    reply(CourierReserved(order_id=order.id, courier_id=1, slot="2030-01-01T10:00:00Z"))
+    assert status_of(order) == "NotifyingSourceSystem"
+
+
+def test_a_reply_for_an_unknown_order_is_rejected_not_a_crash(reply):
+    with pytest.raises(MessageRejected, match="does not know"):
+        reply(PaymentTaken(order_id=uuid.uuid4(), customer_id=1, amount=Decimal("1")))
     assert published("orders") == []

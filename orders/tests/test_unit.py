@@ -1,6 +1,7 @@
 """The saga's steps on a fake unit of work (no database): what each reply sends, which history
 it adds, and that a reply the state does not allow changes nothing."""
 
+import itertools
 import uuid
 from decimal import Decimal
 
@@ -20,7 +21,7 @@ from lotus.contracts.orders import (
 )
 from lotus.contracts.stock import ReleaseStock, ReserveStock, StockBackordered, StockReleased, StockReserved
 from lotus.errors import Conflict, LotusError, NotFound
-from lotus.messaging.registry import Outcome
+from lotus.messaging.registry import MessageRejected, Outcome
 from lotus.testing import FakeUnitOfWork
 from orders import services
 from orders.handlers import REGISTRY
@@ -107,37 +108,163 @@ def test_each_reply_moves_the_order_one_step_records_it_and_sends_the_next_comma
     assert uow.sent == sent
 
 
+ORDER = uuid.UUID(int=1)
+
+
+def a_cancelled_order(status: str, *, cancelled_in: str, pending: list[str]) -> tuple[Order, list]:
+    """An order cancelled in ``cancelled_in``, with the history a real one has."""
+    order = an_order(status, id=ORDER, pending_compensations=pending)
+    path = ["ValidatingBilling", "ValidatingStock", "ValidatingDelivery"]
+    steps = ["", *path[: path.index(cancelled_in) + 1], "Cancelling"]
+    if status == "Cancelled":
+        steps.append("Cancelled")
+    history = [OrderTransition(order=order, source=a, target=b) for a, b in itertools.pairwise(steps)]
+    return order, history
+
+
 @pytest.mark.parametrize(
-    "reply",
+    ("status", "reply"),
     [
-        PaymentTaken(order_id=uuid.UUID(int=1), customer_id=CUSTOMER, amount=Decimal("300")),
-        CourierReserved(order_id=uuid.UUID(int=1), courier_id=1, slot="2030-01-01T10:00:00Z"),
-        PaymentFailed(order_id=uuid.UUID(int=1), customer_id=CUSTOMER, amount=Decimal(1), shortfall=Decimal(1)),
-        StockReleased(order_id=uuid.UUID(int=1), quantity=1),
+        ("ValidatingStock", PaymentTaken(order_id=ORDER, customer_id=CUSTOMER, amount=Decimal("300"))),
+        (
+            "ValidatingStock",
+            PaymentFailed(order_id=ORDER, customer_id=CUSTOMER, amount=Decimal("300"), shortfall=Decimal(1)),
+        ),
+        ("ValidatingDelivery", StockReserved(order_id=ORDER, product_id=1, quantity=1)),
+        ("NotifyingSourceSystem", CourierReserved(order_id=ORDER, courier_id=1, slot="2030-01-01T10:00:00Z")),
     ],
 )
-def test_a_reply_the_state_does_not_allow_changes_and_sends_nothing(reply):
-    order = an_order("ValidatingStock", id=uuid.UUID(int=1))
+def test_a_reply_the_state_does_not_allow_changes_and_sends_nothing(status, reply):
+    """Asked for once, but not waited for any more (a second reply, or a late one): ignored."""
+    order = an_order(status, id=ORDER)
     uow = FakeUnitOfWork("orders", rows=[order])
     assert handle(reply, uow) is Outcome.APPLIED
-    assert order.status == "ValidatingStock"
-    assert uow.updated == uow.added == uow.sent == []
-
-
-def test_a_reply_for_an_unknown_order_changes_and_sends_nothing():
-    uow = FakeUnitOfWork("orders")
-    handle(PaymentTaken(order_id=uuid.uuid4(), customer_id=CUSTOMER, amount=Decimal("1")), uow)
+    assert order.status == status
     assert uow.updated == uow.added == uow.sent == []
 
 
 @pytest.mark.parametrize(
-    "reply",
-    [StockBackordered(order_id=uuid.UUID(int=1), product_id=1), CourierPending(order_id=uuid.UUID(int=1), reason="x")],
+    ("cancelled_in", "status", "reply"),
+    [
+        ("ValidatingBilling", "Cancelling", PaymentTaken(order_id=ORDER, customer_id=CUSTOMER, amount=Decimal("300"))),
+        ("ValidatingStock", "Cancelled", StockReserved(order_id=ORDER, product_id=1, quantity=1)),
+        ("ValidatingStock", "Cancelled", StockReleased(order_id=ORDER, quantity=1)),
+        (
+            "ValidatingDelivery",
+            "Cancelling",
+            CourierReserved(order_id=ORDER, courier_id=1, slot="2030-01-01T10:00:00Z"),
+        ),
+        ("ValidatingDelivery", "Cancelled", CourierReleased(order_id=ORDER)),
+        (
+            "ValidatingDelivery",
+            "Cancelled",
+            PaymentRefunded(order_id=ORDER, customer_id=CUSTOMER, amount=Decimal("300")),
+        ),
+    ],
 )
-def test_a_step_that_must_wait_writes_nothing(reply):
-    order = an_order("ValidatingStock", id=uuid.UUID(int=1))
+def test_a_reply_asked_for_before_the_cancel_that_arrives_after_it_is_ignored(cancelled_in, status, reply):
+    pending = ["billing"] if status == "Cancelling" else []
+    order, history = a_cancelled_order(status, cancelled_in=cancelled_in, pending=pending)
+    uow = FakeUnitOfWork("orders", rows=[order, *history])
+    assert handle(reply, uow) is Outcome.APPLIED
+    assert (order.status, order.pending_compensations) == (status, pending)
+    assert uow.updated == uow.added == uow.sent == []
+
+
+@pytest.mark.parametrize(
+    ("status", "reply", "why"),
+    [
+        # The saga never reached the step whose command these answer.
+        ("ValidatingStock", CourierReserved(order_id=ORDER, courier_id=1, slot="2030-01-01T10:00:00Z"), "never asked"),
+        ("ValidatingStock", CourierPending(order_id=ORDER, reason="x"), "never asked"),
+        ("ValidatingBilling", StockReserved(order_id=ORDER, product_id=1, quantity=1), "never asked"),
+        ("ValidatingBilling", StockBackordered(order_id=ORDER, product_id=1), "never asked"),
+        # Compensations of an order that was never cancelled.
+        ("ValidatingStock", StockReleased(order_id=ORDER, quantity=1), "never asked"),
+        ("NotifyingSourceSystem", CourierReleased(order_id=ORDER), "never asked"),
+        (
+            "NotifyingSourceSystem",
+            PaymentRefunded(order_id=ORDER, customer_id=CUSTOMER, amount=Decimal("300")),
+            "never asked",
+        ),
+        # What the reply claims is not the order's.
+        (
+            "ValidatingBilling",
+            PaymentTaken(order_id=ORDER, customer_id=CUSTOMER + 1, amount=Decimal("300")),
+            "customer_id",
+        ),
+        ("ValidatingBilling", PaymentTaken(order_id=ORDER, customer_id=CUSTOMER, amount=Decimal("3")), "price"),
+        (
+            "ValidatingStock",
+            PaymentTaken(order_id=ORDER, customer_id=CUSTOMER + 1, amount=Decimal("300")),
+            "customer_id",
+        ),
+        (
+            "ValidatingBilling",
+            PaymentFailed(order_id=ORDER, customer_id=CUSTOMER, amount=Decimal(1), shortfall=Decimal(1)),
+            "price",
+        ),
+        ("ValidatingStock", StockReserved(order_id=ORDER, product_id=2, quantity=1), "product_id"),
+        ("ValidatingStock", StockReserved(order_id=ORDER, product_id=1, quantity=5), "reserves 5 items"),
+        ("ValidatingStock", StockBackordered(order_id=ORDER, product_id=2), "product_id"),
+    ],
+)
+def test_a_reply_the_order_never_asked_for_or_that_does_not_match_it_is_rejected(status, reply, why):
+    order = an_order(status, id=ORDER)
     uow = FakeUnitOfWork("orders", rows=[order])
-    handle(reply, uow)
+    with pytest.raises(MessageRejected, match=why):
+        handle(reply, uow)
+    assert order.status == status
+    assert uow.updated == uow.added == uow.sent == []
+
+
+@pytest.mark.parametrize(
+    ("cancelled_in", "reply", "why"),
+    [
+        ("ValidatingBilling", StockReleased(order_id=ORDER, quantity=1), "never asked"),
+        ("ValidatingBilling", StockReserved(order_id=ORDER, product_id=1, quantity=1), "never asked"),
+        ("ValidatingStock", CourierReleased(order_id=ORDER), "never asked"),
+        ("ValidatingStock", StockReleased(order_id=ORDER, quantity=2), "releases 2 items"),
+        (
+            "ValidatingStock",
+            PaymentRefunded(order_id=ORDER, customer_id=CUSTOMER + 1, amount=Decimal("300")),
+            "customer_id",
+        ),
+        (
+            "ValidatingStock",
+            PaymentRefunded(order_id=ORDER, customer_id=CUSTOMER, amount=Decimal("300.01")),
+            "more than its price",
+        ),
+    ],
+)
+def test_a_compensation_the_cancel_never_asked_for_or_that_does_not_match_is_rejected(cancelled_in, reply, why):
+    pending = ["billing", "stock", "delivery"][: ["ValidatingBilling", "ValidatingStock"].index(cancelled_in) + 1]
+    order, history = a_cancelled_order("Cancelling", cancelled_in=cancelled_in, pending=pending)
+    uow = FakeUnitOfWork("orders", rows=[order, *history])
+    with pytest.raises(MessageRejected, match=why):
+        handle(reply, uow)
+    assert (order.status, order.pending_compensations, order.refunded) == ("Cancelling", pending, 0)
+    assert uow.updated == uow.added == uow.sent == []
+
+
+def test_a_reply_for_an_unknown_order_is_rejected_and_changes_and_sends_nothing():
+    uow = FakeUnitOfWork("orders")
+    with pytest.raises(MessageRejected, match="does not know"):
+        handle(PaymentTaken(order_id=uuid.uuid4(), customer_id=CUSTOMER, amount=Decimal("1")), uow)
+    assert uow.updated == uow.added == uow.sent == []
+
+
+@pytest.mark.parametrize(
+    ("status", "reply"),
+    [
+        ("ValidatingStock", StockBackordered(order_id=ORDER, product_id=1)),
+        ("ValidatingDelivery", CourierPending(order_id=ORDER, reason="x")),
+    ],
+)
+def test_a_step_that_must_wait_writes_nothing(status, reply):
+    order = an_order(status, id=ORDER)
+    uow = FakeUnitOfWork("orders", rows=[order])
+    assert handle(reply, uow) is Outcome.APPLIED
     assert uow.updated == uow.added == uow.sent == []
 
 
@@ -211,7 +338,8 @@ def test_compensations_are_counted_off_and_the_last_one_cancels_with_the_refund(
 )
 def test_the_saga_time_is_observed_once_when_the_order_reaches_a_final_state(status, reply, outcome):
     order = an_order(status, id=uuid.UUID(int=1), pending_compensations=["delivery"])
-    uow = FakeUnitOfWork("orders", rows=[order])
+    asked = OrderTransition(order=order, source="ValidatingStock", target="ValidatingDelivery")
+    uow = FakeUnitOfWork("orders", rows=[order, asked])
 
     def observed() -> float:
         return METRICS.get_sample_value("lotus_saga_duration_seconds_count", {"outcome": outcome}) or 0

@@ -7,6 +7,7 @@ import pytest
 
 from lotus.contracts.stock import ReleaseStock, ReserveStock, StockBackordered, StockReleased, StockReserved
 from lotus.errors import LotusError
+from lotus.messaging.registry import MessageRejected
 from lotus.testing import FakeUnitOfWork
 from stock import handlers
 from stock.models import Reservation, StockItem
@@ -88,3 +89,34 @@ def test_a_release_asked_again_confirms_again_and_changes_nothing(status, releas
     handlers.handle_release_stock(ReleaseStock(order_id=order), uow)
     assert uow.sent == [StockReleased(order_id=order, quantity=released)]
     assert (settled.status, stock.on_hand, uow.updated) == (status, 5, [])
+
+
+@pytest.mark.parametrize(("product_id", "quantity"), [(2, 1), (1, 3)], ids=["another product", "another quantity"])
+def test_a_reservation_asked_again_for_another_product_or_quantity_is_rejected(product_id, quantity):
+    order = uuid.uuid4()
+    held = reservation(order, "reserved", product_id=1, quantity=1)
+    stock, other = item(1, 9, reserved=1), item(2, 10)
+    uow = FakeUnitOfWork("stock", rows=[stock, other, held])
+    with pytest.raises(MessageRejected, match="its reservation is 1 x product 1"):
+        handlers.handle_reserve_stock(ReserveStock(order_id=order, product_id=product_id, quantity=quantity), uow)
+    assert (stock.on_hand, stock.reserved, other.on_hand, other.reserved, held.status) == (9, 1, 10, 0, "reserved")
+    assert uow.sent == uow.updated == []
+
+
+def test_a_reservation_asked_again_with_the_same_claims_is_returned_and_sends_nothing():
+    order = uuid.uuid4()
+    held = reservation(order, "reserved", product_id=1, quantity=2)
+    uow = FakeUnitOfWork("stock", rows=[item(1, 8, reserved=2), held])
+    assert stock_reserve(uow=uow, order_id=order, product_id=1, quantity=2) is held
+    assert uow.sent == uow.updated == []
+
+
+def test_a_release_of_more_than_the_product_has_reserved_is_rejected_and_changes_nothing():
+    order = uuid.uuid4()
+    held = reservation(order, "reserved", quantity=3)
+    stock = item(1, 9, reserved=1)
+    uow = FakeUnitOfWork("stock", rows=[stock, held])
+    with pytest.raises(MessageRejected, match="only 1 are reserved"):
+        handlers.handle_release_stock(ReleaseStock(order_id=order), uow)
+    assert (stock.on_hand, stock.reserved, held.status) == (9, 1, "reserved")
+    assert uow.sent == uow.updated == []
