@@ -4,8 +4,12 @@ Profiles signs access and refresh tokens with an RSA private key (RS256); every 
 verifies them with the public key, so a service that can read tokens cannot mint one. With
 ``DJANGO_DEBUG`` off a process refuses to start (``ImproperlyConfigured``, naming the
 variable) when a key it needs is missing or unfit: the secret key when it is missing, shorter
-than 50 characters or a value once committed to this repository; the private key when the
-process serves profiles (``LOTUS_SERVICES``); the public key always. With ``DJANGO_DEBUG`` on a
+than 50 characters or a value once committed to this repository; the public key always; the
+private key in a process that serves profiles alone (``LOTUS_SERVICES=profiles``: profiles'
+pods). A process that serves profiles among other services (``make up``'s web; the chart's
+admin and jobs, which never sign) signs when it has the private key and otherwise answers
+sign-in and refresh with 503. A process that does not serve profiles never holds the private
+key, whatever its environment says. With ``DJANGO_DEBUG`` on a
 missing key is replaced by a random one for this process alone (tokens then verify only in
 the process that signed them). ``scripts/secrets.sh`` generates a checkout's keys
 (:mod:`lotus.local_secrets`). Imported by ``lotus/settings.py``: nothing of Django but its
@@ -122,11 +126,10 @@ def _public_pem(key) -> str:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
-def jwt_keys(env: environ.Env, *, debug: bool, signs: bool) -> JwtKeys:
-    """The keys of ``LOTUS_JWT_PRIVATE_KEY[_FILE]`` and ``LOTUS_JWT_PUBLIC_KEY[_FILE]``, checked.
-
-    ``signs``: this process serves profiles and must have the private key. A process that
-    does not sign never holds it, even when the environment gives it."""
+def jwt_keys(env: environ.Env, *, debug: bool, serves: tuple[str, ...]) -> JwtKeys:
+    """The keys of ``LOTUS_JWT_PRIVATE_KEY[_FILE]`` and ``LOTUS_JWT_PUBLIC_KEY[_FILE]`` for a
+    process serving ``serves``, checked (see the module docstring)."""
+    signs = "profiles" in serves
     private_text, private_source = _pem(env, "LOTUS_JWT_PRIVATE_KEY")
     public_text, public_source = _pem(env, "LOTUS_JWT_PUBLIC_KEY")
     private = _load_private(private_text, private_source) if private_text.strip() else None
@@ -152,9 +155,9 @@ def jwt_keys(env: environ.Env, *, debug: bool, signs: bool) -> JwtKeys:
             "LOTUS_JWT_PUBLIC_KEY (or LOTUS_JWT_PUBLIC_KEY_FILE) is not set: every service verifies tokens "
             "with the public key (scripts/secrets.sh env prints this checkout's)."
         )
-    if signs and private is None:
+    if tuple(serves) == ("profiles",) and private is None:
         raise ImproperlyConfigured(
             "LOTUS_JWT_PRIVATE_KEY (or LOTUS_JWT_PRIVATE_KEY_FILE) is not set, and this process serves profiles, "
             "which signs tokens (LOTUS_SERVICES names the services a process serves)."
         )
-    return JwtKeys(private=private_text if signs else "", public=_public_pem(public))
+    return JwtKeys(private=private_text if signs and private is not None else "", public=_public_pem(public))

@@ -199,7 +199,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Profiles alone signs (RS256, its private key); every service verifies with the public key.
-jwt = jwt_keys(env, debug=DEBUG, signs="profiles" in served)
+jwt = jwt_keys(env, debug=DEBUG, serves=tuple(served))
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("LOTUS_JWT_ACCESS_MINUTES", default=60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("LOTUS_JWT_REFRESH_DAYS", default=7)),

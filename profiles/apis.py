@@ -66,6 +66,8 @@ class LoginApi(APIView):
 
 
 class RefreshApi(APIView):
+    """New access and refresh tokens; the refresh token given is used up (a second use is 401)."""
+
     OutputSerializer = TokensSerializer
     authentication_classes: list = []
     permission_classes = [AllowAny]

@@ -8,6 +8,7 @@ refresh token that its owner uses first is refused to the thief, and the other w
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -27,6 +28,18 @@ from profiles.models import Customer, normalized_email
 class InvalidCredentials(LotusError):
     status_code = 401
     code = "invalid_credentials"
+
+
+class CannotSign(LotusError):
+    status_code = 503
+    code = "cannot_sign"
+
+
+def _require_signing_key() -> None:
+    """A process that serves profiles among other services may lack the private key (the
+    chart's admin); it answers sign-in with 503 rather than fail while signing (lotus.keys)."""
+    if not settings.SIMPLE_JWT.get("SIGNING_KEY"):
+        raise CannotSign("This process does not sign tokens (no LOTUS_JWT_PRIVATE_KEY); sign in through profiles.")
 
 
 def customer_register(
@@ -50,6 +63,7 @@ def customer_register(
 
 def customer_tokens(*, email: str, password: str) -> dict[str, str]:
     """Sign in: an access and a refresh token carrying the id, email and operator claim."""
+    _require_signing_key()
     customer = authenticate(username=normalized_email(email), password=password)
     if customer is None:
         raise InvalidCredentials("Wrong email or password.")
@@ -61,6 +75,7 @@ def token_refresh(*, refresh: str) -> dict[str, str]:
     """New access and refresh tokens for ``refresh``, which is revoked: a refresh token used
     twice is refused the second time. The account is read again: a deleted or deactivated
     customer gets no more tokens, and a changed email or operator status reaches the new ones."""
+    _require_signing_key()
     token = _verified_refresh(refresh)
     with UnitOfWork("profiles") as uow:
         if not _revoke(uow, token):

@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from django.core.exceptions import ImproperlyConfigured
 
 from lotus import keys, local_secrets
+from lotus.topology import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The key lotus/settings.py used to fall back on (published in this repository's history).
@@ -125,21 +126,29 @@ def test_no_secret_default_is_left_in_the_code():
 
 def test_a_service_that_does_not_sign_needs_only_the_public_key_and_never_holds_the_private(clean_env, rsa_key):
     clean_env("LOTUS_JWT_PUBLIC_KEY", pem_public(rsa_key))
-    got = keys.jwt_keys(environ.Env(), debug=False, signs=False)
+    got = keys.jwt_keys(environ.Env(), debug=False, serves=("billing",))
     assert (got.private, got.public) == ("", pem_public(rsa_key))
     clean_env("LOTUS_JWT_PRIVATE_KEY", pem_private(rsa_key))
-    assert keys.jwt_keys(environ.Env(), debug=False, signs=False).private == ""
+    assert keys.jwt_keys(environ.Env(), debug=False, serves=("billing",)).private == ""
+
+
+def test_a_process_serving_profiles_among_others_signs_only_when_given_the_private_key(clean_env, rsa_key):
+    """make up's web, and the chart's admin and jobs (every service, the public key only)."""
+    clean_env("LOTUS_JWT_PUBLIC_KEY", pem_public(rsa_key))
+    assert keys.jwt_keys(environ.Env(), debug=False, serves=SERVICES).private == ""
+    clean_env("LOTUS_JWT_PRIVATE_KEY", pem_private(rsa_key))
+    assert keys.jwt_keys(environ.Env(), debug=False, serves=SERVICES).private == pem_private(rsa_key)
 
 
 def test_profiles_refuses_to_start_without_the_private_key(clean_env, rsa_key):
     clean_env("LOTUS_JWT_PUBLIC_KEY", pem_public(rsa_key))
     with pytest.raises(ImproperlyConfigured, match=r"LOTUS_JWT_PRIVATE_KEY .*serves profiles"):
-        keys.jwt_keys(environ.Env(), debug=False, signs=True)
+        keys.jwt_keys(environ.Env(), debug=False, serves=("profiles",))
 
 
 def test_no_process_starts_without_the_public_key(clean_env):
     with pytest.raises(ImproperlyConfigured, match="LOTUS_JWT_PUBLIC_KEY"):
-        keys.jwt_keys(environ.Env(), debug=False, signs=False)
+        keys.jwt_keys(environ.Env(), debug=False, serves=("billing",))
 
 
 def test_the_public_key_may_be_a_certificate_and_the_private_key_a_file(clean_env, rsa_key, tmp_path):
@@ -147,7 +156,7 @@ def test_the_public_key_may_be_a_certificate_and_the_private_key_a_file(clean_en
     (tmp_path / "tls.crt").write_text(certificate(rsa_key))
     clean_env("LOTUS_JWT_PRIVATE_KEY_FILE", str(tmp_path / "tls.key"))
     clean_env("LOTUS_JWT_PUBLIC_KEY_FILE", str(tmp_path / "tls.crt"))
-    got = keys.jwt_keys(environ.Env(), debug=False, signs=True)
+    got = keys.jwt_keys(environ.Env(), debug=False, serves=("profiles",))
     assert got.public == pem_public(rsa_key)
     token = jwt.encode({"user_id": 1}, got.private, algorithm="RS256")
     assert jwt.decode(token, got.public, algorithms=["RS256"]) == {"user_id": 1}
@@ -155,12 +164,12 @@ def test_the_public_key_may_be_a_certificate_and_the_private_key_a_file(clean_en
 
 def test_a_pem_given_on_one_line_with_escaped_newlines_is_read(clean_env, rsa_key):
     clean_env("LOTUS_JWT_PUBLIC_KEY", pem_public(rsa_key).replace("\n", "\\n"))
-    assert keys.jwt_keys(environ.Env(), debug=False, signs=False).public == pem_public(rsa_key)
+    assert keys.jwt_keys(environ.Env(), debug=False, serves=("billing",)).public == pem_public(rsa_key)
 
 
 def test_the_private_key_alone_gives_its_public_key(clean_env, rsa_key):
     clean_env("LOTUS_JWT_PRIVATE_KEY", pem_private(rsa_key))
-    assert keys.jwt_keys(environ.Env(), debug=False, signs=True).public == pem_public(rsa_key)
+    assert keys.jwt_keys(environ.Env(), debug=False, serves=("profiles",)).public == pem_public(rsa_key)
 
 
 def test_keys_that_do_not_belong_together_are_refused(clean_env, rsa_key):
@@ -168,7 +177,7 @@ def test_keys_that_do_not_belong_together_are_refused(clean_env, rsa_key):
     clean_env("LOTUS_JWT_PRIVATE_KEY", pem_private(rsa_key))
     clean_env("LOTUS_JWT_PUBLIC_KEY", pem_public(other))
     with pytest.raises(ImproperlyConfigured, match="not the public half"):
-        keys.jwt_keys(environ.Env(), debug=False, signs=True)
+        keys.jwt_keys(environ.Env(), debug=False, serves=("profiles",))
 
 
 @pytest.mark.parametrize(
@@ -182,7 +191,7 @@ def test_keys_that_do_not_belong_together_are_refused(clean_env, rsa_key):
 def test_keys_unfit_for_rs256_are_refused(clean_env, make):
     clean_env("LOTUS_JWT_PUBLIC_KEY", pem_public(make()))
     with pytest.raises(ImproperlyConfigured, match="RSA key of at least 2048 bits"):
-        keys.jwt_keys(environ.Env(), debug=False, signs=False)
+        keys.jwt_keys(environ.Env(), debug=False, serves=("billing",))
 
 
 @pytest.mark.parametrize(
@@ -198,7 +207,7 @@ def test_broken_key_variables_are_refused_by_name(clean_env, variables, says):
     for name, value in variables.items():
         clean_env(name, value)
     with pytest.raises(ImproperlyConfigured, match=says):
-        keys.jwt_keys(environ.Env(), debug=False, signs=True)
+        keys.jwt_keys(environ.Env(), debug=False, serves=("profiles",))
 
 
 def test_the_settings_sign_with_rs256_only(settings):
@@ -228,7 +237,7 @@ def test_a_checkout_generates_its_secrets_once_readable_by_its_owner_only(tmp_pa
     assert capsys.readouterr().err == "", "printed once"
 
     env = environ_of(again)
-    pair = keys.jwt_keys(env, debug=False, signs=True)
+    pair = keys.jwt_keys(env, debug=False, serves=("profiles",))
     keys.secret_key(env, debug=False)
     assert jwt.decode(jwt.encode({"a": 1}, pair.private, algorithm="RS256"), pair.public, algorithms=["RS256"])
 
@@ -324,9 +333,9 @@ def test_a_profiles_process_needs_the_private_key_the_others_only_the_public_key
     refused = manage_check(bare_environment(tmp_path, LOTUS_SERVICES="profiles", **public_only))
     assert refused.returncode != 0
     assert "LOTUS_JWT_PRIVATE_KEY (or LOTUS_JWT_PRIVATE_KEY_FILE) is not set" in refused.stderr
-    for service in ("billing", "orders", "stock", "delivery", "notifications"):
-        started = manage_check(bare_environment(tmp_path, LOTUS_SERVICES=service, **public_only))
-        assert started.returncode == 0, (service, started.stderr)
+    for services in ("billing", "orders", "stock", "delivery", "notifications", ",".join(SERVICES)):
+        started = manage_check(bare_environment(tmp_path, LOTUS_SERVICES=services, **public_only))
+        assert started.returncode == 0, (services, started.stderr)
 
 
 def test_gunicorn_refuses_to_start_without_a_secret_key(tmp_path, pair_files):
@@ -343,8 +352,8 @@ def test_gunicorn_refuses_to_start_without_a_secret_key(tmp_path, pair_files):
 
 
 def test_pytest_runs_from_a_clean_shell_with_the_checkouts_generated_keys(tmp_path):
-    """No variable set, DEBUG off: the pytest plugin gives the run generated keys before the
-    settings load (here under a directory of the test's own)."""
+    """No variable set, DEBUG off: lotus.pytest_settings gives the run generated keys before
+    lotus.settings loads (here under a directory of the test's own)."""
     env = bare_environment(tmp_path)
     env["LOTUS_SECRETS_DIR"] = str(tmp_path / "secrets")
     done = subprocess.run(

@@ -241,6 +241,16 @@ def test_refresh_rotates_the_refresh_token_and_a_used_one_is_refused(register, l
     assert anonymous.post("/profile/refresh", {"refresh": second}, format="json").status_code == 401
 
 
+def test_a_process_without_the_private_key_answers_sign_in_and_refresh_with_503(register, login, anonymous, settings):
+    """The chart's admin serves every service with the public key only (lotus.keys)."""
+    register()
+    refresh = login().json()["refresh"]
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": None}
+    for response in (login(), anonymous.post("/profile/refresh", {"refresh": refresh}, format="json")):
+        assert response.status_code == 503, response.content
+        assert response.json()["error"]["code"] == "cannot_sign"
+
+
 def test_logout_revokes_the_refresh_token(register, login, anonymous):
     register()
     tokens = login().json()
