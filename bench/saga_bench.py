@@ -302,7 +302,7 @@ def prepare(stack: Stack, customers: int) -> list[requests.Session]:
         f"{stack.url}/profile/login",
         json={
             "email": os.environ.get("LOTUS_OPERATOR_EMAIL", "operator@lotus.local"),
-            "password": os.environ.get("LOTUS_OPERATOR_PASSWORD", "operator-secret-42"),
+            "password": os.environ["LOTUS_OPERATOR_PASSWORD"],
         },
         timeout=30,
     )
@@ -495,6 +495,12 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="10 customers for 15 s after 3 s of warm-up (CI)")
     args = parser.parse_args()
+    # The secrets the stack runs with (scripts/stack.sh reads the same): the environment's, or
+    # this checkout's, generated once; the operator's password signs the benchmark in.
+    sys.path.insert(0, str(ROOT))
+    from lotus import local_secrets
+
+    local_secrets.load()
     if args.quick:
         args.concurrency, args.duration, args.warmup = 10, 15, 3
     OUT.mkdir(parents=True, exist_ok=True)

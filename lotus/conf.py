@@ -135,8 +135,8 @@ DEFAULTS: dict[str, Any] = {
     "OPERATOR": {
         # Email of the operator (staff) account `manage.py seed` creates or updates.
         "EMAIL": "operator@lotus.local",
-        # Its password.
-        "PASSWORD": "operator-secret-42",
+        # Its password: no default (seed refuses to run without one; scripts/secrets.sh makes one).
+        "PASSWORD": None,
     },
     "DELIVERY": {
         # How many days ahead a booking looks for a free courier slot.

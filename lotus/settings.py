@@ -11,6 +11,7 @@ from typing import Any
 
 import environ
 
+from lotus.keys import jwt_keys, secret_key
 from lotus.topology import SERVICES, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -18,8 +19,9 @@ env = environ.Env()
 
 VAR_DIR = Path(env.str("LOTUS_VAR_DIR", default=str(BASE_DIR / "var")))
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="lotus-dev-only-secret-key-change-me-in-production-0123456789")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# No default: with DEBUG off a missing, short or published key stops the process (lotus.keys).
+SECRET_KEY = secret_key(env, debug=DEBUG)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -86,6 +88,7 @@ LOTUS: dict[str, Any] = {
         CANCELLING=("LOTUS_CANCELLING_TIMEOUT", env.float),
         CHECK_SECONDS=("LOTUS_DEADLINE_CHECK_SECONDS", env.float),
     ),
+    # The password has no default: scripts/secrets.sh generates one per checkout.
     "OPERATOR": present(
         EMAIL=("LOTUS_OPERATOR_EMAIL", env.str),
         PASSWORD=("LOTUS_OPERATOR_PASSWORD", env.str),
@@ -93,6 +96,7 @@ LOTUS: dict[str, Any] = {
 }
 if "LOTUS_SERVICES" in env:
     LOTUS["SERVICES"] = tuple(env.list("LOTUS_SERVICES"))
+served = LOTUS.get("SERVICES", SERVICES)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -103,6 +107,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "lotus",
@@ -121,6 +126,8 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "lotus.limits.BodySizeMiddleware",
+    # Before anything reads the request: a credential in the query string is refused (400).
+    "lotus.credentials.QueryStringCredentialsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -202,9 +209,7 @@ STORAGES = {
 REST_FRAMEWORK = {
     # Sessions (the browsable API's login) only where the profiles database is at hand.
     "DEFAULT_AUTHENTICATION_CLASSES": ["lotus.auth.TokenAuthentication"]
-    + (
-        ["rest_framework.authentication.SessionAuthentication"] if "profiles" in LOTUS.get("SERVICES", SERVICES) else []
-    ),
+    + (["rest_framework.authentication.SessionAuthentication"] if "profiles" in served else []),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "lotus.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -232,11 +237,18 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Profiles alone signs (RS256, its private key); every service verifies with the public key.
+jwt = jwt_keys(env, debug=DEBUG, serves=tuple(served))
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("LOTUS_JWT_ACCESS_MINUTES", default=60)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("LOTUS_JWT_REFRESH_DAYS", default=7)),
-    "SIGNING_KEY": env.str("LOTUS_JWT_SIGNING_KEY", default=SECRET_KEY),
-    "ALGORITHM": "HS256",
+    "ALGORITHM": "RS256",
+    "SIGNING_KEY": jwt.private or None,
+    "VERIFYING_KEY": jwt.public,
+    # A refresh gives a new refresh token and revokes the one it used (token_blacklist, in the
+    # profiles database); a revoked one is refused, and /profile/logout revokes one.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "UPDATE_LAST_LOGIN": False,

@@ -33,8 +33,9 @@ SERVICES: tuple[str, ...] = ("profiles", "billing", "orders", "stock", "delivery
 #: The service whose database is Django's ``default`` alias.
 DEFAULT_SERVICE = "profiles"
 
-#: Django's own apps live in the default (profiles) database.
-FRAMEWORK_APPS = frozenset({"auth", "contenttypes", "sessions", "admin"})
+#: Django's own apps live in the default (profiles) database; so do simplejwt's revoked refresh
+#: tokens (``token_blacklist``), next to the accounts they belong to.
+FRAMEWORK_APPS = frozenset({"auth", "contenttypes", "sessions", "admin", "token_blacklist"})
 
 #: Apps whose tables exist in every service database.
 SHARED_APPS = frozenset({"messaging", "idempotency", "throttling"})

@@ -360,7 +360,8 @@ env = {
     "values": [
         {"key": "lotus", "value": "http://127.0.0.1:8000", "enabled": True},
         {"key": "operatorEmail", "value": "operator@lotus.local", "enabled": True},
-        {"key": "operatorPassword", "value": "operator-secret-42", "enabled": True},
+        # No default: scripts/newman.sh passes the stack's (LOTUS_OPERATOR_PASSWORD, var/secrets).
+        {"key": "operatorPassword", "value": "", "type": "secret", "enabled": True},
         {"key": "customerPassword", "value": "Saga-Customer-Pass-2026", "enabled": True},
         {"key": "pollAttempts", "value": "60", "enabled": True},
         {"key": "pollDelayMs", "value": "250", "enabled": True},

@@ -1,5 +1,6 @@
 """HTTP API of the profiles service."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -86,6 +87,8 @@ class LoginApi(APIView):
 
 
 class RefreshApi(APIView):
+    """New access and refresh tokens; the refresh token given is used up (a second use is 401)."""
+
     OutputSerializer = TokensSerializer
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -95,7 +98,23 @@ class RefreshApi(APIView):
 
     def post(self, request):
         data = validated(self.InputSerializer, request)
-        return Response({"access": services.token_refresh(refresh=data["refresh"])})
+        return Response(services.token_refresh(refresh=data["refresh"]))
+
+
+class LogoutApi(APIView):
+    """Revoke a refresh token (204); it is refused from then on. Access tokens expire on their own."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField(max_length=2000)
+
+    @extend_schema(responses={204: None})
+    def post(self, request):
+        data = validated(self.InputSerializer, request)
+        services.customer_logout(refresh=data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):

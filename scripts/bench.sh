@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
 export PYTHONUNBUFFERED=1
+secrets=$(scripts/secrets.sh env)  # this checkout's keys and operator password
+eval "$secrets"
 if [ -z "${DATABASE_URL:-}" ]; then
   scripts/postgres.sh start
   DATABASE_URL=$(scripts/postgres.sh url)

@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
 export PYTHONUNBUFFERED=1
+secrets=$(scripts/secrets.sh env)  # this checkout's keys and operator password
+eval "$secrets"
 say() { printf 'lotus: %s\n' "$*" >&2; }
 
 [[ $(id -u) -eq 0 ]] || { say "the chaos suite needs root (pg_ctlcluster, iptables)"; exit 1; }

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${LOTUS_NEWMAN_PORT:-8100}
+secrets=$(scripts/secrets.sh env)  # the operator password the stack seeds
+eval "$secrets"
 
 if ! command -v npm >/dev/null 2>&1; then
   echo "lotus: npm (Node.js 18+) is required to run newman" >&2; exit 1
@@ -20,5 +22,5 @@ node_modules/.bin/newman run postman/OrderSaga.postman_collection.json \
   -e postman/local.postman_environment.json \
   --env-var "lotus=http://127.0.0.1:$port" \
   --env-var "operatorEmail=${LOTUS_OPERATOR_EMAIL:-operator@lotus.local}" \
-  --env-var "operatorPassword=${LOTUS_OPERATOR_PASSWORD:-operator-secret-42}" \
+  --env-var "operatorPassword=$LOTUS_OPERATOR_PASSWORD" \
   --reporters cli --color off "$@"

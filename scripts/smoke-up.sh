@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=${LOTUS_SMOKE_PORT:-8765}
+secrets=$(scripts/secrets.sh env)  # what make up uses too (its ping below needs them)
+eval "$secrets"
 var_dir=$(mktemp -d /tmp/lotus-smoke.XXXXXX)
 log="$var_dir/up.log"
 timeout_s=${LOTUS_SMOKE_TIMEOUT:-180}

@@ -20,10 +20,15 @@
 #                                      its own, as the chaos suite has) and print the Procfile's path
 #
 # Needs DATABASE_URL (PostgreSQL) and a running Kafka (KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092).
+# Secrets come from the environment or this checkout's var/secrets (scripts/secrets.sh); as on
+# Kubernetes, only profiles' processes get the private key that signs tokens, and each process
+# serves its own service only (LOTUS_SERVICES).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
 export PYTHONUNBUFFERED=1
+secrets=$(scripts/secrets.sh env)
+eval "$secrets"
 mkdir -p var/run var/log
 
 action=${1:?usage: scripts/stack.sh start|stop|env|procfile NAME [PORT]}
@@ -93,19 +98,22 @@ ensure_nginx() {
 
 # web-<service> on port+1.., a relay and consumers per service, the deadline checker, nginx on port.
 write_procfile() {
-  local port=$1 workers=${LOTUS_STACK_WEB_WORKERS:-1} consumers=${LOTUS_STACK_CONSUMERS:-1} i=0
+  local port=$1 workers=${LOTUS_STACK_WEB_WORKERS:-1} consumers=${LOTUS_STACK_CONSUMERS:-1} i=0 own
+  local verifies_only="-u LOTUS_JWT_PRIVATE_KEY -u LOTUS_JWT_PRIVATE_KEY_FILE"
   mkdir -p "$run_dir/nginx"
   {
     for service in "${SERVICES[@]}"; do
       i=$((i + 1))
-      echo "web-$service: env LOTUS_SERVICES=$service gunicorn lotus.wsgi --bind 127.0.0.1:$((port + i)) --workers $workers --threads 4 --keep-alive 75 --graceful-timeout 10"
+      own="LOTUS_SERVICES=$service"
+      [ "$service" = profiles ] || own="$verifies_only $own"
+      echo "web-$service: env $own gunicorn lotus.wsgi --bind 127.0.0.1:$((port + i)) --workers $workers --threads 4 --keep-alive 75 --graceful-timeout 10"
       # Prometheus /metrics: relays on port+10+i, consumers on port+20+i (+10 per extra consumer).
-      echo "relay-$service: env LOTUS_METRICS_PORT=$((port + 10 + i)) python manage.py relay --service $service"
+      echo "relay-$service: env $own LOTUS_METRICS_PORT=$((port + 10 + i)) python manage.py relay --service $service"
       for c in $(seq 1 "$consumers"); do
-        echo "consume-$service-$c: env LOTUS_METRICS_PORT=$((port + 10 + 10 * c + i)) python manage.py consume --service $service"
+        echo "consume-$service-$c: env $own LOTUS_METRICS_PORT=$((port + 10 + 10 * c + i)) python manage.py consume --service $service"
       done
     done
-    echo "deadlines-orders: python manage.py expire_orders --loop"
+    echo "deadlines-orders: env $verifies_only LOTUS_SERVICES=orders python manage.py expire_orders --loop"
     echo "router: nginx -p $PWD/$run_dir/nginx -c $PWD/$run_dir/nginx.conf -g 'daemon off;'"
   } >"$run_dir/Procfile"
   {

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
 export PYTHONUNBUFFERED=1
+secrets=$(scripts/secrets.sh env)  # this checkout's keys and operator password
+eval "$secrets"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "lint: ruff and import contracts"

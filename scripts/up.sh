@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
 export PYTHONUNBUFFERED=1
+# This checkout's secret key, JWT keys and operator password (generated the first time, which
+# prints the password); variables already set win.
+secrets=$(scripts/secrets.sh env)
+eval "$secrets"
 
 eval "$(scripts/kafka.sh start)"
 if [ -n "${DATABASE_URL:-}" ]; then
@@ -39,7 +43,8 @@ cat >&2 <<BANNER
 lotus: starting web, relays and consumers (Ctrl-C stops them all)
   API            http://$host:$port/   (e.g. POST /profile/register)
   browsable API  http://$host:$port/api-auth/login/ then any endpoint in a browser
-  admin          http://$host:$port/admin/   (operator: ${LOTUS_OPERATOR_EMAIL:-operator@lotus.local})
+  admin          http://$host:$port/admin/   (operator: ${LOTUS_OPERATOR_EMAIL:-operator@lotus.local};
+                 password: LOTUS_OPERATOR_PASSWORD, or $(scripts/secrets.sh dir)/operator_password)
   health         http://$host:$port/healthz  http://$host:$port/readyz
   processes      supervisord restarts any that exits; ${LOTUS_VENV:-.venv}/bin/supervisorctl -c $state/supervisord.conf status
 

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from lotus.api import validated
-from lotus.auth import IsOperator
+from lotus.auth import IsOperator, TokenAuthentication
 from lotus.messaging.unit_of_work import UnitOfWork
 from stock import selectors, services
 
@@ -21,8 +21,13 @@ class StockItemOutputSerializer(serializers.Serializer):
 
 
 class AddStockApi(APIView):
-    """The warehouse received goods (operator only); waiting reservations are served oldest first."""
+    """The warehouse received goods (operator only); waiting reservations are served oldest first.
 
+    A bearer token only, never a browser session: the SPEC's GET changes state, and a session
+    would let any page the operator visits (``<img src=".../stock/add?...">``) do it, CSRF
+    checks being for unsafe methods only."""
+
+    authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated, IsOperator]
 
     class InputSerializer(serializers.Serializer):

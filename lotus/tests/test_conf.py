@@ -81,7 +81,11 @@ print(json.dumps({
 def read_settings_in_a_process(**variables: str) -> dict:
     """``settings.LOTUS`` and every section of ``lotus_settings`` as a fresh process with only
     ``variables`` of the LOTUS_* environment reads them."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LOTUS_")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("LOTUS_") or name.startswith("LOTUS_JWT_")
+    }
     env["DJANGO_SETTINGS_MODULE"] = "lotus.settings"
     done = subprocess.run(
         [sys.executable, "-c", READ_SETTINGS],

@@ -11,7 +11,8 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 MESSAGING = {"messaging_outboxmessage", "messaging_inboxmessage", "messaging_deadletter", "messaging_lease"}
 SHARED = MESSAGING | {"idempotency_idempotencyrecord", "lotus_throttle"}
 DJANGO = {"django_migrations"}
-FRAMEWORK_PREFIXES = ("auth_", "django_admin_log", "django_content_type", "django_session")
+FRAMEWORK_PREFIXES = ("auth_", "django_admin_log", "django_content_type", "django_session", "token_blacklist_")
+TOKEN_BLACKLIST = {"token_blacklist_outstandingtoken", "token_blacklist_blacklistedtoken"}
 
 
 def tables(alias: str) -> set[str]:
@@ -29,6 +30,12 @@ def test_a_service_database_has_its_own_tables_and_the_messaging_tables_only(ser
     if service == "profiles":
         foreign = {name for name in foreign if not name.startswith(FRAMEWORK_PREFIXES)}
     assert foreign == set(), f"{service} database holds tables of other apps: {sorted(foreign)}"
+
+
+def test_revoked_refresh_tokens_live_in_the_profiles_database_only():
+    for service in SERVICES:
+        held = tables(alias_for(service)) & TOKEN_BLACKLIST
+        assert held == (TOKEN_BLACKLIST if service == "profiles" else set()), service
 
 
 def test_billing_database_has_no_orders_table_and_orders_has_no_ledger():

@@ -77,7 +77,14 @@ def test_aliases():
 
 @pytest.mark.parametrize(
     ("app_label", "alias"),
-    [("auth", "default"), ("admin", "default"), ("profiles", "default"), ("orders", "orders"), ("messaging", None)],
+    [
+        ("auth", "default"),
+        ("admin", "default"),
+        ("token_blacklist", "default"),
+        ("profiles", "default"),
+        ("orders", "orders"),
+        ("messaging", None),
+    ],
 )
 def test_apps_map_to_their_service_database(app_label, alias):
     assert alias_for_app(app_label) == alias

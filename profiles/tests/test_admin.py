@@ -1,6 +1,7 @@
 """The admin: the seeded operator signs in by email and manages customers; emails stay case-insensitive."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from lotus.testing import lotus_override
 from profiles.models import Customer
@@ -23,6 +24,17 @@ def test_the_seed_creates_the_operator_then_resets_its_password():
     operator = Customer.objects.get()
     assert (operator.is_staff, operator.is_superuser, operator.is_active) == (True, True, True)
     assert operator.check_password("a-new-operator-secret-7")
+
+
+@pytest.mark.parametrize("password", [None, ""])
+def test_the_seed_refuses_to_run_without_an_operator_password(password):
+    """No default password in the code: an unset one stops the seed, no account is made."""
+    with (
+        lotus_override("OPERATOR", PASSWORD=password),
+        pytest.raises(ImproperlyConfigured, match="LOTUS_OPERATOR_PASSWORD"),
+    ):
+        seed()
+    assert not Customer.objects.exists()
 
 
 def test_the_admin_login_page_accepts_the_operator(client, operator):

@@ -19,7 +19,18 @@ OTHER_KEY = "some-other-signing-key-long-enough-for-hs256-0123456789"
 
 
 def decode(token: str) -> dict:
-    return jwt.decode(token, settings.SIMPLE_JWT["SIGNING_KEY"], algorithms=["HS256"])
+    """The claims of a token profiles signed, checked with the public key every service holds."""
+    return jwt.decode(token, settings.SIMPLE_JWT["VERIFYING_KEY"], algorithms=["RS256"])
+
+
+def other_private_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def bearer(token: str):
@@ -44,10 +55,29 @@ def test_register_answers_with_exactly_the_customer(register):
     }
 
 
-def test_register_accepts_query_string_parameters(anonymous):
-    response = anonymous.post(f"/profile/register?email=qs@lotus.test&password={PASSWORD}")
+def test_register_accepts_the_email_in_the_query_string(anonymous):
+    response = anonymous.post("/profile/register?email=qs@lotus.test", {"password": PASSWORD}, format="json")
     assert response.status_code == 201, response.content
     assert Customer.objects.get().email == "qs@lotus.test"
+
+
+@pytest.mark.parametrize("path", ["/profile/register", "/profile/login"])
+def test_a_password_in_the_query_string_is_400_and_nothing_is_done(anonymous, register, path):
+    """Query strings land in access logs: a password there is refused, even with a good body."""
+    if path == "/profile/login":
+        register()
+    response = anonymous.post(
+        f"{path}?password={PASSWORD}", {"email": "qs@lotus.test", "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert (error["status"], error["code"], error["details"]) == (
+        400,
+        "credentials_in_query",
+        {"parameters": ["password"]},
+    )
+    assert "access" not in response.json()
+    assert not Customer.objects.filter(email="qs@lotus.test").exists()
 
 
 def test_a_duplicate_registration_announces_nothing_more(register):
@@ -171,7 +201,7 @@ def test_refresh_gives_a_fresh_access_token_keeping_every_claim(register, login,
     tokens = login().json()
     response = anonymous.post("/profile/refresh", {"refresh": tokens["refresh"]}, format="json")
     assert response.status_code == 200, response.content
-    assert set(response.json()) == {"access"}
+    assert set(response.json()) == {"access", "refresh"}
     access = decode(response.json()["access"])
     assert access["token_type"] == "access"
     assert (int(access["user_id"]), access["email"], access["is_staff"]) == (customer_id, "ann@lotus.test", False)
@@ -179,15 +209,82 @@ def test_refresh_gives_a_fresh_access_token_keeping_every_claim(register, login,
     assert bearer(response.json()["access"]).get("/profile/me").status_code == 200
 
 
-def test_refresh_keeps_the_operator_claim_and_takes_the_query_string(operator, login, anonymous):
+def test_refresh_keeps_the_operator_claim(operator, login, anonymous):
+    email, password = operator
+    refresh = login(email=email, password=password).json()["refresh"]
+    response = anonymous.post("/profile/refresh", {"refresh": refresh}, format="json")
+    assert response.status_code == 200
+    assert decode(response.json()["access"])["is_staff"] is True
+    assert decode(response.json()["refresh"])["is_staff"] is True
+
+
+def test_a_refresh_token_in_the_query_string_is_400_and_stays_usable(operator, login, anonymous):
     email, password = operator
     refresh = login(email=email, password=password).json()["refresh"]
     response = anonymous.post(f"/profile/refresh?refresh={refresh}")
-    assert response.status_code == 200
-    assert decode(response.json()["access"])["is_staff"] is True
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "credentials_in_query"
+    assert anonymous.post("/profile/refresh", {"refresh": refresh}, format="json").status_code == 200
 
 
-@pytest.mark.parametrize("kind", ["access token", "forged", "expired", "deactivated account", "deleted account"])
+def test_refresh_rotates_the_refresh_token_and_a_used_one_is_refused(register, login, anonymous):
+    register()
+    first = login().json()["refresh"]
+    second = anonymous.post("/profile/refresh", {"refresh": first}, format="json").json()["refresh"]
+    assert decode(second)["jti"] != decode(first)["jti"]
+    reused = anonymous.post("/profile/refresh", {"refresh": first}, format="json")
+    assert reused.status_code == 401, reused.content
+    assert reused.json()["error"]["code"] == "invalid_credentials"
+    assert "access" not in reused.json()
+    third = anonymous.post("/profile/refresh", {"refresh": second}, format="json")
+    assert third.status_code == 200, "the rotated-in token still works, once"
+    assert anonymous.post("/profile/refresh", {"refresh": second}, format="json").status_code == 401
+
+
+def test_a_process_without_the_private_key_answers_sign_in_and_refresh_with_503(register, login, anonymous, settings):
+    """The chart's admin serves every service with the public key only (lotus.keys)."""
+    register()
+    refresh = login().json()["refresh"]
+    settings.SIMPLE_JWT = {**settings.SIMPLE_JWT, "SIGNING_KEY": None}
+    for response in (login(), anonymous.post("/profile/refresh", {"refresh": refresh}, format="json")):
+        assert response.status_code == 503, response.content
+        assert response.json()["error"]["code"] == "cannot_sign"
+
+
+def test_logout_revokes_the_refresh_token(register, login, anonymous):
+    register()
+    tokens = login().json()
+    response = anonymous.post("/profile/logout", {"refresh": tokens["refresh"]}, format="json")
+    assert response.status_code == 204, response.content
+    refused = anonymous.post("/profile/refresh", {"refresh": tokens["refresh"]}, format="json")
+    assert refused.status_code == 401
+    assert "blacklisted" in refused.json()["error"]["message"]
+    assert anonymous.post("/profile/logout", {"refresh": tokens["refresh"]}, format="json").status_code == 401
+    other = login().json()["refresh"]
+    assert anonymous.post("/profile/refresh", {"refresh": other}, format="json").status_code == 200, (
+        "another sign-in of the same customer is not revoked"
+    )
+
+
+@pytest.mark.parametrize("body", [{}, {"refresh": ""}, {"refresh": "garbage"}])
+def test_logout_without_a_valid_refresh_token_is_4xx(register, login, anonymous, body):
+    register()
+    login()
+    response = anonymous.post("/profile/logout", body, format="json")
+    assert response.status_code in (400, 401)
+    assert response.json()["error"]["status"] == response.status_code
+
+
+def test_logout_with_an_access_token_is_401_and_the_refresh_token_stays_usable(register, login, anonymous):
+    register()
+    tokens = login().json()
+    assert anonymous.post("/profile/logout", {"refresh": tokens["access"]}, format="json").status_code == 401
+    assert anonymous.post("/profile/refresh", {"refresh": tokens["refresh"]}, format="json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "kind", ["access token", "forged", "forged RS256", "expired", "deactivated account", "deleted account"]
+)
 def test_refresh_with_a_bad_refresh_token_is_401(register, login, anonymous, kind):
     customer_id = register().json()["id"]
     tokens = login().json()
@@ -196,6 +293,8 @@ def test_refresh_with_a_bad_refresh_token_is_401(register, login, anonymous, kin
         refresh = tokens["access"]
     elif kind == "forged":
         refresh = jwt.encode(decode(tokens["refresh"]), OTHER_KEY, algorithm="HS256")
+    elif kind == "forged RS256":
+        refresh = jwt.encode(decode(tokens["refresh"]), other_private_key(), algorithm="RS256")
     elif kind == "expired":
         token = RefreshToken(tokens["refresh"])
         token.set_exp(from_time=timezone.now() - timedelta(days=30))
@@ -251,6 +350,7 @@ def test_me_with_a_token_signed_by_another_key_is_401(register):
         "exp": int((timezone.now() + timedelta(hours=1)).timestamp()),
     }
     assert bearer(jwt.encode(payload, OTHER_KEY, algorithm="HS256")).get("/profile/me").status_code == 401
+    assert bearer(jwt.encode(payload, other_private_key(), algorithm="RS256")).get("/profile/me").status_code == 401
 
 
 def test_me_with_an_expired_token_is_401(register):

@@ -127,4 +127,4 @@ def test_me_needs_a_valid_token():
     expired = AccessToken(access)
     expired.set_exp(lifetime=-timedelta(seconds=1))
     assert bearer(str(expired)).get("/profile/me").status_code == 401
-    assert django_settings.SIMPLE_JWT["ALGORITHM"] == "HS256"
+    assert django_settings.SIMPLE_JWT["ALGORITHM"] == "RS256"

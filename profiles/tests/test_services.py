@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.hashers import get_hasher, identify_hasher
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from lotus.contracts.profiles import UserRegistered
@@ -91,8 +92,30 @@ def test_refresh_reads_the_claims_again_from_the_account():
     customer = register(email="ann@lotus.test", password=PASSWORD)
     tokens = customer_tokens(email="ann@lotus.test", password=PASSWORD)
     Customer.objects.filter(id=customer.id).update(is_staff=True)
-    access = AccessToken(token_refresh(refresh=tokens["refresh"]))
+    fresh = token_refresh(refresh=tokens["refresh"])
+    access, refresh = AccessToken(fresh["access"]), RefreshToken(fresh["refresh"])
     assert (int(access["user_id"]), access["email"], access["is_staff"]) == (customer.id, "ann@lotus.test", True)
+    assert (int(refresh["user_id"]), refresh["email"], refresh["is_staff"]) == (customer.id, "ann@lotus.test", True)
+
+
+def test_a_used_refresh_token_is_refused():
+    register(email="ann@lotus.test", password=PASSWORD)
+    refresh = customer_tokens(email="ann@lotus.test", password=PASSWORD)["refresh"]
+    token_refresh(refresh=refresh)
+    with pytest.raises(InvalidCredentials, match="blacklisted"):
+        token_refresh(refresh=refresh)
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_of_refreshes_racing_with_one_refresh_token_exactly_one_gets_tokens():
+    register(email="ann@lotus.test", password=PASSWORD)
+    refresh = customer_tokens(email="ann@lotus.test", password=PASSWORD)["refresh"]
+    granted: list[dict] = []
+    errors = run_together([lambda: granted.append(token_refresh(refresh=refresh)) for _ in range(4)])
+    assert len(granted) == 1, (granted, errors)
+    assert len(errors) == 3, errors
+    assert all(isinstance(error, InvalidCredentials) for error in errors), errors
+    assert BlacklistedToken.objects.filter(token__jti=RefreshToken(refresh, verify=False)["jti"]).count() == 1
 
 
 @pytest.mark.parametrize("change", ["deactivate", "delete"])

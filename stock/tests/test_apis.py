@@ -99,3 +99,16 @@ def test_any_signed_in_caller_sees_the_stock_list(in_uow):
         {"idSubscription": 3, "onHand": 0, "reserved": 0, "received": 0},
     ]
     assert api_client().get("/stock").status_code == 401
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_session_signed_in_operator_cannot_add_stock(method, client, django_user_model, counters):
+    """/stock/add takes a bearer token only: a GET that changes state must not ride a browser
+    session (an image tag on any page the operator visits could send it)."""
+    operator = django_user_model.objects.create_superuser("operator-session@lotus.test", "a-long-operator-password")
+    client.force_login(operator)
+    assert client.get("/profile/me").status_code == 200, "the session itself is valid where sessions are taken"
+    response = getattr(client, method)("/stock/add?idSubscription=2&count=1")
+    assert response.status_code in (401, 403), response.content
+    assert response.json()["error"]["status"] == response.status_code
+    assert counters(2) == (0, 0, 0)

@@ -9,6 +9,7 @@ what the services hold.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -22,7 +23,6 @@ import requests
 TIMEOUT = (3.0, 10.0)  # connect, read
 PRODUCTS = {1: 60, 2: 25, 3: 15}  # idSubscription: weight
 CANCEL_SHARE = 0.10
-OPERATOR = {"email": "operator@lotus.local", "password": "operator-secret-42"}
 
 
 class GaveUp(Exception):
@@ -136,7 +136,8 @@ class Client:
 
 def operator(url: str, book: Book) -> Client:
     client = Client(url, book, random.Random(0))
-    client.login(OPERATOR["email"], OPERATOR["password"])
+    # The stack's operator (tests.chaos.__main__ loads this checkout's secrets when unset).
+    client.login(os.environ.get("LOTUS_OPERATOR_EMAIL", "operator@lotus.local"), os.environ["LOTUS_OPERATOR_PASSWORD"])
     return client
 
 

@@ -60,7 +60,7 @@ class Stack:
 
     def operator(self) -> Api:
         email = os.environ.get("LOTUS_OPERATOR_EMAIL", "operator@lotus.local")
-        password = os.environ.get("LOTUS_OPERATOR_PASSWORD", "operator-secret-42")
+        password = os.environ["LOTUS_OPERATOR_PASSWORD"]  # the stack's (pytest loads var/secrets)
         login = Api(self.url).call("POST", "/profile/login", json={"email": email, "password": password})
         assert login.status_code == 200, login.text
         return Api(self.url, login.json()["access"])
