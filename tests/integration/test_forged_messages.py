@@ -109,16 +109,23 @@ def test_forged_replies_to_orders_are_dead_lettered_and_the_order_does_not_move(
     call_command("seed")
     with UnitOfWork("orders", publisher=None) as uow:
         order = order_place(uow=uow, customer_id=PAYER, product_id=1)
-    forged = produce(
-        PaymentTaken(order_id=order.id, customer_id=OTHER, amount=Decimal("300")),  # another customer
-        PaymentTaken(order_id=order.id, customer_id=PAYER, amount=Decimal("0.01")),  # another amount
-        StockReserved(order_id=order.id, product_id=1, quantity=1),  # stock was never asked
-        PaymentTaken(order_id=uuid.uuid4(), customer_id=PAYER, amount=Decimal("300")),  # no such order
-    )
-    (legitimate,) = produce(PaymentTaken(order_id=order.id, customer_id=PAYER, amount=Decimal("300")))
     with Worker(lambda stop: Consumer("orders", orders_handlers.REGISTRY, stop=stop)):
+        # The forgeries first, each dead-lettered, before the legitimate reply: the stock and
+        # billing replies travel on different topics, and a StockReserved read after the real
+        # PaymentTaken would answer a question the order had asked by then.
+        forged = produce(
+            PaymentTaken(order_id=order.id, customer_id=OTHER, amount=Decimal("300")),  # another customer
+            PaymentTaken(order_id=order.id, customer_id=PAYER, amount=Decimal("0.01")),  # another amount
+            StockReserved(order_id=order.id, product_id=1, quantity=1),  # stock was never asked
+            PaymentTaken(order_id=uuid.uuid4(), customer_id=PAYER, amount=Decimal("300")),  # no such order
+        )
+        wait_for(
+            lambda: all(dead_letter("orders", envelope) for envelope in forged),
+            timeout=60,
+            message="every forged reply dead-lettered",
+        )
+        (legitimate,) = produce(PaymentTaken(order_id=order.id, customer_id=PAYER, amount=Decimal("300")))
         wait_for(lambda: applied("orders", legitimate), timeout=60, message="the legitimate reply applied")
-        wait_for(lambda: all(dead_letter("orders", envelope) for envelope in forged), timeout=30)
 
     reasons = [dead_letter("orders", envelope).error for envelope in forged]
     assert all(reason.startswith("MessageRejected: ") for reason in reasons), reasons
