@@ -7,6 +7,7 @@ names and values; what they were built with is recorded on the way."""
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -80,7 +81,7 @@ def test_plaintext_sends_no_credentials(built):
 
 def test_settings_read_the_environment():
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_S")}
-    env.update(DJANGO_SETTINGS_MODULE="lotus.settings", DJANGO_SECRET_KEY="k" * 64)
+    env.update(DJANGO_SETTINGS_MODULE="lotus.settings", DJANGO_SECRET_KEY=secrets.token_urlsafe(48))
     code = (
         "import json, django; django.setup(); from django.conf import settings; "
         "print(json.dumps(settings.KAFKA_SECURITY))"
