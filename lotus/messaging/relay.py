@@ -26,8 +26,8 @@ in the way of other keys. Refusals while the broker does not answer at all are a
 the row's fault, and are not counted.
 
 The loop survives every database and broker failure (:mod:`lotus.messaging.recovery`).
-Once a minute it prunes old sent rows, old inbox ids, expired idempotency records and ended
-throttle counters (housekeeping).
+Once a minute it prunes old sent rows, old inbox ids, expired idempotency records, ended
+throttle counters and expired refresh tokens (housekeeping).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from collections.abc import Iterator
 import psycopg
 from django.db import connections
 
-from lotus import metrics
+from lotus import metrics, revoked_tokens
 from lotus.conf import lotus_settings
 from lotus.idempotency import housekeeping as idempotency
 from lotus.messaging import inbox, outbox
@@ -198,13 +198,14 @@ class Relay:
         return outbox.record_refusal(self.alias, row.id, error, max_attempts=self.max_attempts)
 
     def prune(self) -> int:
-        """Housekeeping: old sent outbox rows, old inbox ids, expired idempotency records and
-        throttle counters whose window ended; return how many rows went."""
+        """Housekeeping: old sent outbox rows, old inbox ids, expired idempotency records,
+        throttle counters whose window ended and expired refresh tokens; return how many rows went."""
         return (
             outbox.prune(self.alias)
             + inbox.prune(self.alias)
             + idempotency.prune(self.alias)
             + throttle_counters.prune(self.alias)
+            + revoked_tokens.prune(self.alias)
         )
 
     def _maybe_prune(self) -> None:
@@ -214,7 +215,9 @@ class Relay:
             pruned = self.prune()
             if pruned:
                 log.info(
-                    "relay %s: pruned %d sent outbox, old inbox, idempotency and throttle rows", self.service, pruned
+                    "relay %s: pruned %d sent outbox, old inbox, idempotency, throttle and expired token rows",
+                    self.service,
+                    pruned,
                 )
 
 

@@ -382,3 +382,23 @@ def test_me_for_an_account_that_is_gone_is_404(register, login, change):
 
 def test_me_for_a_token_naming_no_customer_is_404():
     assert bearer(token_for(987654)).get("/profile/me").status_code == 404
+
+
+def test_the_relays_housekeeping_forgets_expired_refresh_tokens_and_keeps_live_ones(register, login, anonymous):
+    from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+
+    from lotus.messaging.relay import Relay
+
+    register()
+    used = login().json()["refresh"]
+    live = anonymous.post("/profile/refresh", {"refresh": used}, format="json").json()["refresh"]
+    assert BlacklistedToken.objects.filter(token__jti=decode(used)["jti"]).exists()
+    OutstandingToken.objects.filter(jti=decode(used)["jti"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    Relay("billing").prune()
+    assert OutstandingToken.objects.filter(jti=decode(used)["jti"]).exists(), "only the profiles relay prunes them"
+    assert Relay("profiles").prune() >= 2  # the expired token and its blacklist row
+    assert not OutstandingToken.objects.filter(jti=decode(used)["jti"]).exists()
+    assert not BlacklistedToken.objects.filter(token__jti=decode(used)["jti"]).exists()
+    assert OutstandingToken.objects.filter(jti=decode(live)["jti"]).exists()
+    assert anonymous.post("/profile/refresh", {"refresh": live}, format="json").status_code == 200
