@@ -99,7 +99,7 @@ if "LOTUS_SERVICES" in env:
 served = LOTUS.get("SERVICES", SERVICES)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "lotus.admin_site.LotusAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -51,3 +51,22 @@ def test_the_replay_action_applies_a_dead_letter_once(operator_client):
     assert InboxMessage.objects.using("notifications").filter(message_id=envelope.id).count() == 1
     letter.refresh_from_db(using="notifications")
     assert letter.replayed_at is not None
+
+
+def test_a_write_the_read_only_admin_attempts_is_a_message_not_a_500(operator_client):
+    """Issue 14, item 7: deployed, the admin runs with read-only roles; a write it tries is
+    refused by PostgreSQL (SQLSTATE 42501) and shown to the operator on the page, nothing changed."""
+    from django.db import connections
+
+    letter = DeadLetter.objects.using("billing").create(
+        message_id=uuid.uuid4(), message_type="Ping", topic="diagnostics.commands", body="{}", error="boom"
+    )
+    with connections["billing"].cursor() as cursor:  # as a read-only role; undone with the test's transaction
+        cursor.execute(f"REVOKE DELETE ON {DeadLetter._meta.db_table} FROM CURRENT_USER")
+    url = f"/admin/messaging/billingdeadletter/{letter.id}/delete/"
+    response = operator_client.post(url, {"post": "yes"})
+    assert response.status_code == 302, response.content[:300]
+    assert response["Location"] == url
+    shown = [str(m) for m in operator_client.get("/admin/").context["messages"]]
+    assert any("may not change them: nothing was changed" in m for m in shown), shown
+    assert DeadLetter.objects.using("billing").filter(id=letter.id).exists()
