@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors, services
+from billing.models import LedgerEntry
 from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.idempotency.decorators import idempotent
@@ -15,8 +16,10 @@ MAX_TOP_UP = Decimal("1000000")
 
 
 class LedgerLineSerializer(serializers.Serializer):
-    kind = serializers.CharField()
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    kind = serializers.ChoiceField(choices=LedgerEntry.Kind.choices)
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Signed: deposits and refunds add, charges subtract."
+    )
     orderId = serializers.UUIDField(source="order_id", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
 
@@ -30,7 +33,14 @@ class BalanceOutputSerializer(serializers.Serializer):
     customerId = serializers.IntegerField(source="customer_id")
     balance = serializers.DecimalField(max_digits=14, decimal_places=2)
     ledger = LedgerLineSerializer(many=True)
-    waitingCharges = WaitingChargeSerializer(source="waiting", many=True)
+    waitingCharges = WaitingChargeSerializer(
+        source="waiting", many=True, help_text="Orders waiting for enough money, oldest first."
+    )
+
+
+class DepositOutputSerializer(BalanceOutputSerializer):
+    deposited = serializers.DecimalField(max_digits=14, decimal_places=2)
+    paidOrders = serializers.ListField(child=serializers.UUIDField(), help_text="Waiting orders this top-up paid.")
 
 
 class AddMoneyApi(APIView):
@@ -39,11 +49,15 @@ class AddMoneyApi(APIView):
     :func:`idempotent` opens the unit of work, so the answer stored for an Idempotency-Key
     commits with the deposit."""
 
-    OutputSerializer = BalanceOutputSerializer
+    OutputSerializer = DepositOutputSerializer
 
     class InputSerializer(serializers.Serializer):
         money = serializers.DecimalField(
-            max_digits=9, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_TOP_UP
+            max_digits=9,
+            decimal_places=2,
+            min_value=Decimal("0.01"),
+            max_value=MAX_TOP_UP,
+            help_text="The amount to add, in cents at most (a number, or a decimal string).",
         )
 
     @idempotent(service="billing")

@@ -7,6 +7,7 @@ from rest_framework.views import APIView
 from lotus.api import validated
 from lotus.auth import customer_id
 from notifications import selectors
+from notifications.models import Notification
 
 
 class NotificationListApi(APIView):
@@ -15,12 +16,12 @@ class NotificationListApi(APIView):
     output_many = True
 
     class InputSerializer(serializers.Serializer):
-        orderId = serializers.UUIDField(required=False)
+        orderId = serializers.UUIDField(required=False, help_text="Only this order's notifications.")
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         orderId = serializers.UUIDField(source="order_id")
-        event = serializers.CharField()
+        event = serializers.ChoiceField(choices=Notification.Event.choices)
         message = serializers.CharField()
         createdAt = serializers.DateTimeField(source="created_at")
 

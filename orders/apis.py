@@ -10,29 +10,37 @@ from lotus.auth import customer_id
 from lotus.idempotency.decorators import idempotent
 from lotus.messaging.unit_of_work import UnitOfWork
 from orders import selectors, services
-from orders.models import Order
+from orders.models import Order, Status
 
 
 class TransitionSerializer(serializers.Serializer):
     """One step of the saga: ``{"from", "to", "reason", "at"}`` (``from`` is null for the first)."""
 
-    at = serializers.DateTimeField()
+    def get_fields(self):
+        # "from" is a keyword, so the fields are listed here rather than as class attributes.
+        return {
+            "from": serializers.ChoiceField(choices=Status.choices, source="source", allow_null=True),
+            "to": serializers.ChoiceField(choices=Status.choices, source="target"),
+            "reason": serializers.CharField(),
+            "at": serializers.DateTimeField(),
+        }
 
     def to_representation(self, instance):
-        at = super().to_representation(instance)["at"]
-        return {"from": instance.source or None, "to": instance.target, "reason": instance.reason, "at": at}
+        body = super().to_representation(instance)
+        body["from"] = body["from"] or None
+        return body
 
 
 class OrderOutputSerializer(serializers.Serializer):
     orderId = serializers.UUIDField(source="id")
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
     idSubscription = serializers.IntegerField(source="product_id")
     price = serializers.DecimalField(max_digits=14, decimal_places=2)
     deliverySlot = serializers.DateTimeField(source="delivery_slot", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
-    refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
-    history = TransitionSerializer(many=True)
+    refunded = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Money given back on cancelling.")
+    history = TransitionSerializer(many=True, help_text="Every step of the saga, oldest first.")
 
 
 class PlaceOrderApi(APIView):
@@ -42,8 +50,15 @@ class PlaceOrderApi(APIView):
     success_status = 202
 
     class InputSerializer(serializers.Serializer):
-        idSubscription = serializers.IntegerField(min_value=1, max_value=2_147_483_647)
-        deliverySlot = serializers.DateTimeField(required=False, allow_null=True)
+        idSubscription = serializers.IntegerField(
+            min_value=1, max_value=2_147_483_647, help_text="A product of the catalog; another one answers 400."
+        )
+        deliverySlot = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            help_text="The start of an hour in the future (e.g. 2030-01-01T10:00:00Z); else 400. "
+            "Without it the first free slot is booked.",
+        )
 
         def validate_deliverySlot(self, value):
             if value is None:
@@ -88,6 +103,7 @@ class CancelOrderApi(APIView):
 
     OutputSerializer = OrderOutputSerializer
     success_status = 202
+    error_statuses = {409: "The order is past the states in which it may be cancelled."}
 
     def post(self, request, order_id):
         with UnitOfWork("orders") as uow:

@@ -109,6 +109,12 @@ write_procfile() {
       i=$((i + 1))
       echo "  upstream $service { server 127.0.0.1:$((port + i)); keepalive 32; keepalive_timeout 30s; }"
     done
+    echo "  map \$uri \$lotus_service {"
+    echo "    default profiles;"
+    for route in profile:profiles billing:billing order:orders stock:stock delivery:delivery notification:notifications; do
+      echo "    ~^/${route%%:*} ${route##*:};"
+    done
+    echo "  }"
     echo "  server {"
     echo "    listen 127.0.0.1:$port;"
     echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host;"
@@ -116,6 +122,10 @@ write_procfile() {
       echo "    location /${route%%:*} { proxy_pass http://${route##*:}; }"
     done
     echo "    location / { proxy_pass http://profiles; }"
+    # nginx answers TRACE itself with a bare 405 (no Allow header, HTML): pass it to the service,
+    # whose 405 lists the allowed methods in JSON as RFC 9110 asks (the fuzzer checks it).
+    echo "    error_page 405 = @service;"
+    echo "    location @service { proxy_pass http://\$lotus_service; }"
     echo "  }"
     echo "}"
   } >"$run_dir/nginx.conf"
