@@ -21,6 +21,10 @@ documented without anyone writing schema code:
   422 with ``Idempotency-Key`` (:func:`lotus.idempotency.decorators.idempotent`), 429 with
   ``Retry-After`` when it has throttles, and whatever the view adds in ``error_statuses``
   (status → when), e.g. ``{409: "The order can no longer be cancelled."}``.
+* ``response_links`` (name → OpenAPI link, ``operationRef`` by path) on a view become the links
+  of its success response, which the fuzzer's stateful phase follows (an order placed, then
+  read, cancelled, accepted); :func:`drop_dangling_links` removes those to operations that the
+  process does not serve.
 * A view with a DRF ``pagination_class`` gets its paginator's query parameters and a ``Link``
   header (RFC 8288) on its list response.
 
@@ -200,6 +204,9 @@ class AutoSchema(SpectacularAutoSchema):
             responses[code].setdefault("headers", {}).update(self._success_headers())
             if not responses[code]["headers"]:
                 del responses[code]["headers"]
+            links = getattr(self.view, "response_links", None)
+            if links:
+                responses[code]["links"] = {name: dict(link) for name, link in links.items()}
         error = self.resolve_serializer(ErrorBodySerializer, "response").ref
         for status, description in self.error_statuses().items():
             response: dict[str, Any] = {
@@ -228,6 +235,26 @@ class AutoSchema(SpectacularAutoSchema):
             text = "Seconds to wait before trying again."
             return {"Retry-After": {"description": text, "schema": {"type": "integer", "minimum": 0}}}
         return {}
+
+
+def operation_ref(method: str, route: str) -> str:
+    """The JSON pointer of an operation in the document, for a link's ``operationRef``."""
+    return "#/paths/" + route.replace("~", "~0").replace("/", "~1") + "/" + method.lower()
+
+
+def drop_dangling_links(result, generator, request, public):
+    """A ``POSTPROCESSING_HOOKS`` entry: a process serving some services documents only their
+    operations, so links to the others' operations go."""
+    targets = {operation_ref(method, route) for route, item in result["paths"].items() for method in item}
+    for item in result["paths"].values():
+        for operation in item.values():
+            for response in operation["responses"].values():
+                links = response.get("links", {})
+                for name in [name for name, link in links.items() if link["operationRef"] not in targets]:
+                    del links[name]
+                if "links" in response and not links:
+                    del response["links"]
+    return result
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

@@ -190,6 +190,7 @@ SPECTACULAR_SETTINGS = {
     # The API's one scheme is the bearer token; the browsable API's session is a convenience of
     # the profiles process that no client should build on.
     "AUTHENTICATION_WHITELIST": ["lotus.auth.TokenAuthentication"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "lotus.schema.drop_dangling_links"],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.Status",
         "DeliveryStatusEnum": "delivery.models.DeliveryRequest.Status",

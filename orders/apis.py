@@ -9,8 +9,11 @@ from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.idempotency.decorators import idempotent
 from lotus.messaging.unit_of_work import UnitOfWork
+from lotus.schema import operation_ref
 from orders import selectors, services
 from orders.models import Order, Status
+
+ORDER_ID = "$response.body#/orderId"
 
 
 class TransitionSerializer(serializers.Serializer):
@@ -43,11 +46,24 @@ class OrderOutputSerializer(serializers.Serializer):
     history = TransitionSerializer(many=True, help_text="Every step of the saga, oldest first.")
 
 
+# Where an order's id leads next: the links of the responses that carry it.
+ORDER_LINKS = {
+    "GetOrder": {"operationRef": operation_ref("get", "/order/{order_id}"), "parameters": {"order_id": ORDER_ID}},
+    "CancelOrder": {
+        "operationRef": operation_ref("post", "/order/{order_id}/cancel"),
+        "parameters": {"order_id": ORDER_ID},
+    },
+    "ListNotifications": {"operationRef": operation_ref("get", "/notification"), "parameters": {"orderId": ORDER_ID}},
+    "AcceptDelivery": {"operationRef": operation_ref("put", "/delivery/accept"), "requestBody": {"idOrder": ORDER_ID}},
+}
+
+
 class PlaceOrderApi(APIView):
     """Place an order for a subscription; the saga runs asynchronously (202)."""
 
     OutputSerializer = OrderOutputSerializer
     success_status = 202
+    response_links = ORDER_LINKS
 
     class InputSerializer(serializers.Serializer):
         idSubscription = serializers.IntegerField(
@@ -83,6 +99,7 @@ class PlaceOrderApi(APIView):
 
 class OrderDetailApi(APIView):
     OutputSerializer = OrderOutputSerializer
+    response_links = ORDER_LINKS
 
     def get(self, request, order_id):
         order = selectors.order_get(order_id=order_id, customer_id=customer_id(request))

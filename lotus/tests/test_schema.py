@@ -104,6 +104,14 @@ def test_constraints_the_api_enforces_are_in_the_document(document):
     assert [p["name"] for p in place["parameters"]] == ["Idempotency-Key"]
 
 
+def test_the_stateful_fuzzer_has_links_to_follow_from_a_placed_order(document):
+    links = document["paths"]["/order/place"]["post"]["responses"]["202"]["links"]
+    assert set(links) == {"GetOrder", "CancelOrder", "ListNotifications", "AcceptDelivery"}
+    assert links["AcceptDelivery"]["requestBody"] == {"idOrder": "$response.body#/orderId"}
+    targets = {f"#/paths/{route.replace('/', '~1')}/{method}" for (method, route), _ in operations(document)}
+    assert {link["operationRef"] for link in links.values()} <= targets
+
+
 class _Throttle(SimpleRateThrottle):
     rate = "5/minute"
 
