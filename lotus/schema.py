@@ -10,7 +10,8 @@ documented without anyone writing schema code:
   query-string parameters are accepted as well, and left out of the document) or the query
   parameters of GET; a request body admits no other property (the API refuses unknown body
   fields, :func:`lotus.api.request_data`). The output is the response under ``success_status``
-  (200 unless the view says 201 or 202); ``output_many = True`` marks list responses and
+  (200 unless the view says 201 or 202; a view without output answers no body, 204 unless it
+  says otherwise); ``output_many = True`` marks list responses and
   ``success_headers`` (name → description) the headers it carries. A field class states in
   ``openapi`` (a dict merged into its schema) the rules its validation applies beyond its
   arguments; a DecimalField's decimal places become ``multipleOf``.
@@ -168,7 +169,8 @@ class AutoSchema(SpectacularAutoSchema):
     def get_response_serializers(self):
         output = getattr(self.view, "OutputSerializer", None)
         if output is None:
-            return super().get_response_serializers()
+            # A view without output answers no body (e.g. 204) under its success_status.
+            return {getattr(self.view, "success_status", 204): None}
         serializer = output(many=True) if getattr(self.view, "output_many", False) else output
         return {getattr(self.view, "success_status", 200): serializer}
 

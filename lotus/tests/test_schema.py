@@ -139,6 +139,23 @@ class _ThrottledPagedApi(APIView):
         return Response([])
 
 
+class _LogoutLikeApi(APIView):
+    """A view that takes input and answers no body."""
+
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField()
+
+    def post(self, request):
+        return Response(status=204)
+
+
+def test_a_view_without_output_answers_204_without_a_body():
+    generator = SchemaGenerator(patterns=[path("logout", _LogoutLikeApi.as_view())])
+    responses = generator.get_schema(request=None, public=True)["paths"]["/logout"]["post"]["responses"]
+    assert set(responses) == {"204", "400", "401", "413", "415"}
+    assert "content" not in responses["204"]
+
+
 def test_throttles_pagination_and_declared_statuses_are_documented_without_schema_code():
     generator = SchemaGenerator(patterns=[path("things", _ThrottledPagedApi.as_view())])
     operation = generator.get_schema(request=None, public=True)["paths"]["/things"]["get"]
