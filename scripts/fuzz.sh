@@ -32,6 +32,8 @@ rm -rf "$out"
 mkdir -p "$out"
 
 trap 'scripts/stack.sh stop "$name"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 scripts/stack.sh start "$name" "$port"
 # shellcheck disable=SC1090
 source "var/run/stack-$name.env"
