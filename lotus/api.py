@@ -40,6 +40,16 @@ def validated(serializer_class: type[serializers.Serializer], request: Request) 
     unknown = sorted(set(_body_fields(request)) - set(serializer.fields))
     if unknown:
         raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+    # DRF's CharField takes a JSON number as its digits; the document says string, so do we.
+    not_text = [
+        name
+        for name, value in (request.data.items() if isinstance(request.data, dict) else [])
+        if isinstance(serializer.fields[name], serializers.CharField)
+        and value is not None
+        and not isinstance(value, str)
+    ]
+    if not_text:
+        raise serializers.ValidationError({name: ["Not a valid string."] for name in not_text})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 

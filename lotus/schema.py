@@ -18,7 +18,8 @@ documented without anyone writing schema code:
 * The error answers, all with the one body of :func:`lotus.errors.error_body`
   (:class:`ErrorBodySerializer`), follow from the view (:meth:`AutoSchema.error_statuses`):
   400 when the operation takes input, 401 when it needs a token, 403 when a permission beyond
-  "signed in" guards it, 404 when its path names a resource, 413 and 415 when it reads a body,
+  "signed in" guards it, 404 when its path names a resource, 414 when its URL carries input
+  (path or query parameters), 413 and 415 when it reads a body,
   422 with ``Idempotency-Key`` (:func:`lotus.idempotency.decorators.idempotent`), 429 with
   ``Retry-After`` when it has throttles, and whatever the view adds in ``error_statuses``
   (status → when), e.g. ``{409: "The order can no longer be cancelled."}``.
@@ -53,6 +54,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource, or not one of the caller's.",
     409: "The resource is in a state that does not allow this.",
     413: "The request body is larger than the API accepts.",
+    414: "The URL is longer than the server reads (about 4 KB with its query string).",
     415: "The request body is neither JSON nor a form.",
     422: "The `Idempotency-Key` was already used for a different request.",
     429: "Too many requests: try again after `Retry-After` seconds.",
@@ -186,6 +188,8 @@ class AutoSchema(SpectacularAutoSchema):
             statuses[403] = ERROR_DESCRIPTIONS[403]
         if "{" in self.path:
             statuses[404] = ERROR_DESCRIPTIONS[404]
+        if "{" in self.path or (self.method == "GET" and (self._input() is not None or self._paginator() is not None)):
+            statuses[414] = ERROR_DESCRIPTIONS[414]
         if self._has_body():
             statuses[413] = ERROR_DESCRIPTIONS[413]
             statuses[415] = ERROR_DESCRIPTIONS[415]

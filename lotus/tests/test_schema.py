@@ -30,15 +30,15 @@ EXPECTED_ERRORS = {
     ("get", "/billing/balance"): {401},
     ("post", "/order/place"): {400, 401, 413, 415, 422},
     ("get", "/order"): {401},
-    ("get", "/order/{order_id}"): {401, 404},
-    ("post", "/order/{order_id}/cancel"): {401, 404, 409},
-    ("get", "/notification"): {400, 401},
+    ("get", "/order/{order_id}"): {401, 404, 414},
+    ("post", "/order/{order_id}/cancel"): {401, 404, 409, 414},
+    ("get", "/notification"): {400, 401, 414},
     ("get", "/stock"): {401},
-    ("get", "/stock/add"): {400, 401, 403, 404},
+    ("get", "/stock/add"): {400, 401, 403, 404, 414},
     ("post", "/stock/add"): {400, 401, 403, 404, 413, 415},
     ("put", "/delivery/accept"): {400, 401, 403, 404, 409, 413, 415},
     ("post", "/delivery/accept"): {400, 401, 403, 404, 409, 413, 415},
-    ("get", "/delivery/slots"): {400, 401},
+    ("get", "/delivery/slots"): {400, 401, 414},
 }
 
 
@@ -89,6 +89,14 @@ def test_bodies_admit_only_their_fields_and_the_api_refuses_the_others(document,
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {"mony": ["Unknown field."]}
     assert client.get("/billing/balance").json()["balance"] == 0
+
+
+def test_a_json_number_is_not_taken_for_a_string():
+    response = api_client(None).post(
+        "/profile/register", {"email": "digits@lotus.test", "password": 48151623421088}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"password": ["Not a valid string."]}
 
 
 def test_constraints_the_api_enforces_are_in_the_document(document):
@@ -160,7 +168,7 @@ def test_throttles_pagination_and_declared_statuses_are_documented_without_schem
     generator = SchemaGenerator(patterns=[path("things", _ThrottledPagedApi.as_view())])
     operation = generator.get_schema(request=None, public=True)["paths"]["/things"]["get"]
     responses = operation["responses"]
-    assert set(responses) == {"200", "400", "401", "403", "409", "429"}
+    assert set(responses) == {"200", "400", "401", "403", "409", "414", "429"}
     assert "Retry-After" in responses["429"]["headers"]
     assert "Link" in responses["200"]["headers"]
     assert responses["409"]["description"] == "Busy."
