@@ -6,7 +6,7 @@ VENV   ?= .venv
 export LOTUS_PYTHON := $(PYTHON)
 export LOTUS_VENV := $(VENV)
 
-.PHONY: up test bench chaos lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
+.PHONY: up test bench chaos fuzz lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
 
 ## up: install, start Kafka, migrate and seed, then run web + relays + consumers until Ctrl-C
 up: venv
@@ -25,6 +25,12 @@ bench: dev-venv
 ##        order, then invariants (CHAOS_ARGS="--seed 7 --orders 3000", "--short", "--keep"; root)
 chaos: dev-venv
 	@scripts/chaos.sh $(CHAOS_ARGS)
+
+## fuzz: schemathesis against the split stack, as a customer and as the operator, 1,000
+##       generated requests per operation and mode (FUZZ_EXAMPLES=1000; `make test` runs 100)
+FUZZ_EXAMPLES ?= 1000
+fuzz: dev-venv
+	@scripts/fuzz.sh $(FUZZ_EXAMPLES) $(FUZZ_ARGS)
 
 ## lint: ruff format check, ruff lint, import-linter
 lint: dev-venv

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors, services
+from billing.models import LedgerEntry
 from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.conf import lotus_settings
@@ -21,8 +22,10 @@ class TopUpThrottle(CustomerThrottle):
 
 
 class LedgerLineSerializer(serializers.Serializer):
-    kind = serializers.CharField()
-    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    kind = serializers.ChoiceField(choices=LedgerEntry.Kind.choices)
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Signed: deposits and refunds add, charges subtract."
+    )
     orderId = serializers.UUIDField(source="order_id", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
 
@@ -36,7 +39,14 @@ class BalanceOutputSerializer(serializers.Serializer):
     customerId = serializers.IntegerField(source="customer_id")
     balance = serializers.DecimalField(max_digits=14, decimal_places=2)
     ledger = LedgerLineSerializer(many=True)
-    waitingCharges = WaitingChargeSerializer(source="waiting", many=True)
+    waitingCharges = WaitingChargeSerializer(
+        source="waiting", many=True, help_text="Orders waiting for enough money, oldest first."
+    )
+
+
+class DepositOutputSerializer(BalanceOutputSerializer):
+    deposited = serializers.DecimalField(max_digits=14, decimal_places=2)
+    paidOrders = serializers.ListField(child=serializers.UUIDField(), help_text="Waiting orders this top-up paid.")
 
 
 class AddMoneyApi(APIView):
@@ -45,7 +55,7 @@ class AddMoneyApi(APIView):
     :func:`idempotent` opens the unit of work, so the answer stored for an Idempotency-Key
     commits with the deposit."""
 
-    OutputSerializer = BalanceOutputSerializer
+    OutputSerializer = DepositOutputSerializer
     throttle_classes = [TopUpThrottle]
 
     class InputSerializer(serializers.Serializer):
@@ -54,7 +64,11 @@ class AddMoneyApi(APIView):
             largest = Decimal(lotus_settings.BILLING["MAX_TOP_UP"])
             return {
                 "money": serializers.DecimalField(
-                    max_digits=14, decimal_places=2, min_value=Decimal("0.01"), max_value=largest
+                    max_digits=14,
+                    decimal_places=2,
+                    min_value=Decimal("0.01"),
+                    max_value=largest,
+                    help_text="The amount to add, in cents at most (a number, or a decimal string).",
                 )
             }
 

@@ -9,6 +9,9 @@ The DRF exception handler :func:`exception_handler` renders it, DRF's own except
 Django's ``Http404``/``PermissionDenied`` as::
 
     {"error": {"status": 409, "code": "conflict", "message": "...", "details": {...}}}
+
+The OpenAPI document describes this body as ``ErrorBody`` (:class:`lotus.schema.ErrorBodySerializer`)
+under every error status an operation can answer; change both together.
 """
 
 from __future__ import annotations

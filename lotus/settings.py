@@ -231,6 +231,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API's one scheme is the bearer token; the browsable API's session is a convenience of
+    # the profiles process that no client should build on.
+    "AUTHENTICATION_WHITELIST": ["lotus.auth.TokenAuthentication"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "lotus.schema.drop_dangling_links"],
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.Status",
+        "DeliveryStatusEnum": "delivery.models.DeliveryRequest.Status",
+    },
     # Swagger UI from the installed package, not a CDN: the docs work offline too.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -8,6 +8,7 @@ from lotus.api import validated
 from lotus.auth import customer_id
 from lotus.pagination import PageInputSerializer, page
 from notifications import selectors
+from notifications.models import Notification
 
 
 class NotificationListApi(APIView):
@@ -17,7 +18,7 @@ class NotificationListApi(APIView):
     output_many = True
 
     class InputSerializer(PageInputSerializer):
-        orderId = serializers.UUIDField(required=False)
+        orderId = serializers.UUIDField(required=False, help_text="Only this order's notifications.")
         after = serializers.IntegerField(
             required=False, min_value=0, max_value=2**63 - 1, help_text="The id of the last notification already seen."
         )
@@ -25,7 +26,7 @@ class NotificationListApi(APIView):
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         orderId = serializers.UUIDField(source="order_id")
-        event = serializers.CharField()
+        event = serializers.ChoiceField(choices=Notification.Event.choices)
         message = serializers.CharField()
         createdAt = serializers.DateTimeField(source="created_at")
 

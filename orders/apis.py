@@ -10,31 +10,54 @@ from lotus.auth import customer_id
 from lotus.idempotency.decorators import idempotent
 from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.pagination import PageInputSerializer, page
+from lotus.schema import operation_ref
 from lotus.throttling.throttles import CustomerThrottle
 from orders import selectors, services
-from orders.models import Order
+from orders.models import Order, Status
+
+ORDER_ID = "$response.body#/orderId"
 
 
 class TransitionSerializer(serializers.Serializer):
     """One step of the saga: ``{"from", "to", "reason", "at"}`` (``from`` is null for the first)."""
 
-    at = serializers.DateTimeField()
+    def get_fields(self):
+        # "from" is a keyword, so the fields are listed here rather than as class attributes.
+        return {
+            "from": serializers.ChoiceField(choices=Status.choices, source="source", allow_null=True),
+            "to": serializers.ChoiceField(choices=Status.choices, source="target"),
+            "reason": serializers.CharField(),
+            "at": serializers.DateTimeField(),
+        }
 
     def to_representation(self, instance):
-        at = super().to_representation(instance)["at"]
-        return {"from": instance.source or None, "to": instance.target, "reason": instance.reason, "at": at}
+        body = super().to_representation(instance)
+        body["from"] = body["from"] or None
+        return body
 
 
 class OrderOutputSerializer(serializers.Serializer):
     orderId = serializers.UUIDField(source="id")
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
     idSubscription = serializers.IntegerField(source="product_id")
     price = serializers.DecimalField(max_digits=14, decimal_places=2)
     deliverySlot = serializers.DateTimeField(source="delivery_slot", allow_null=True)
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
-    refunded = serializers.DecimalField(max_digits=14, decimal_places=2)
-    history = TransitionSerializer(many=True)
+    refunded = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="Money given back on cancelling.")
+    history = TransitionSerializer(many=True, help_text="Every step of the saga, oldest first.")
+
+
+# Where an order's id leads next: the links of the responses that carry it.
+ORDER_LINKS = {
+    "GetOrder": {"operationRef": operation_ref("get", "/order/{order_id}"), "parameters": {"order_id": ORDER_ID}},
+    "CancelOrder": {
+        "operationRef": operation_ref("post", "/order/{order_id}/cancel"),
+        "parameters": {"order_id": ORDER_ID},
+    },
+    "ListNotifications": {"operationRef": operation_ref("get", "/notification"), "parameters": {"orderId": ORDER_ID}},
+    "AcceptDelivery": {"operationRef": operation_ref("put", "/delivery/accept"), "requestBody": {"idOrder": ORDER_ID}},
+}
 
 
 class PlaceThrottle(CustomerThrottle):
@@ -49,10 +72,18 @@ class PlaceOrderApi(APIView):
     OutputSerializer = OrderOutputSerializer
     success_status = 202
     throttle_classes = [PlaceThrottle]
+    response_links = ORDER_LINKS
 
     class InputSerializer(serializers.Serializer):
-        idSubscription = serializers.IntegerField(min_value=1, max_value=2_147_483_647)
-        deliverySlot = serializers.DateTimeField(required=False, allow_null=True)
+        idSubscription = serializers.IntegerField(
+            min_value=1, max_value=2_147_483_647, help_text="A product of the catalog; another one answers 400."
+        )
+        deliverySlot = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            help_text="The start of an hour in the future (e.g. 2030-01-01T10:00:00Z); else 400. "
+            "Without it the first free slot is booked.",
+        )
 
         def validate_deliverySlot(self, value):
             if value is None:
@@ -77,6 +108,7 @@ class PlaceOrderApi(APIView):
 
 class OrderDetailApi(APIView):
     OutputSerializer = OrderOutputSerializer
+    response_links = ORDER_LINKS
 
     def get(self, request, order_id):
         order = selectors.order_get(order_id=order_id, customer_id=customer_id(request))
@@ -106,6 +138,7 @@ class CancelOrderApi(APIView):
 
     OutputSerializer = OrderOutputSerializer
     success_status = 202
+    error_statuses = {409: "The order is past the states in which it may be cancelled."}
 
     def post(self, request, order_id):
         with UnitOfWork("orders") as uow:

@@ -1,6 +1,6 @@
 """HTTP API of the profiles service."""
 
-from drf_spectacular.utils import extend_schema
+from django.conf import settings
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -39,6 +39,25 @@ class CustomerOutputSerializer(serializers.Serializer):
     isOperator = serializers.BooleanField(source="is_staff")
 
 
+def _password_min_length() -> int:
+    for validator in settings.AUTH_PASSWORD_VALIDATORS:
+        if validator["NAME"].endswith(".MinimumLengthValidator"):
+            return validator.get("OPTIONS", {}).get("min_length", 8)
+    return 1
+
+
+class PasswordField(serializers.CharField):
+    """A new password; its rules are Django's ``AUTH_PASSWORD_VALIDATORS``, applied by the service."""
+
+    openapi = {
+        "minLength": _password_min_length(),
+        # Not all digits, and no NUL (refused by DRF).
+        "pattern": "^[^\\u0000]*[^\\u00000-9][^\\u0000]*$",
+        "description": f"At least {_password_min_length()} characters, not all digits, not a commonly used "
+        "password and not too similar to the email or the names (Django's password validators).",
+    }
+
+
 class RegisterApi(APIView):
     OutputSerializer = CustomerOutputSerializer
     success_status = 201
@@ -48,8 +67,8 @@ class RegisterApi(APIView):
     throttle_classes = [RegisterThrottle]
 
     class InputSerializer(serializers.Serializer):
-        email = serializers.EmailField(max_length=254)
-        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        email = serializers.EmailField(max_length=254, help_text="Unique among customers (case-insensitive).")
+        password = PasswordField(max_length=128, trim_whitespace=False)
         firstName = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
         lastName = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
 
@@ -67,12 +86,13 @@ class RegisterApi(APIView):
 
 
 class TokensSerializer(serializers.Serializer):
-    access = serializers.CharField()
-    refresh = serializers.CharField(required=False)
+    access = serializers.CharField(help_text="The access token (JWT): `Authorization: Bearer <access>`.")
+    refresh = serializers.CharField(required=False, help_text="The refresh token, for `POST /profile/refresh`.")
 
 
 class LoginApi(APIView):
     OutputSerializer = TokensSerializer
+    error_statuses = {401: "Wrong email or password."}
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [LoginAddressThrottle, LoginAccountThrottle]
@@ -90,6 +110,7 @@ class RefreshApi(APIView):
     """New access and refresh tokens; the refresh token given is used up (a second use is 401)."""
 
     OutputSerializer = TokensSerializer
+    error_statuses = {401: "The refresh token is invalid or has expired."}
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -104,13 +125,13 @@ class RefreshApi(APIView):
 class LogoutApi(APIView):
     """Revoke a refresh token (204); it is refused from then on. Access tokens expire on their own."""
 
+    error_statuses = {401: "The refresh token is invalid, has expired or was revoked already."}
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField(max_length=2000)
 
-    @extend_schema(responses={204: None})
     def post(self, request):
         data = validated(self.InputSerializer, request)
         services.customer_logout(refresh=data["refresh"])
@@ -119,6 +140,7 @@ class LogoutApi(APIView):
 
 class MeApi(APIView):
     OutputSerializer = CustomerOutputSerializer
+    error_statuses = {404: "The account of this token no longer exists."}
 
     def get(self, request):
         return Response(CustomerOutputSerializer(selectors.customer_get(customer_id=customer_id(request))).data)

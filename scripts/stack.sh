@@ -129,13 +129,29 @@ write_procfile() {
       i=$((i + 1))
       echo "  upstream $service { server 127.0.0.1:$((port + i)); keepalive 32; keepalive_timeout 30s; }"
     done
+    echo "  map \$uri \$lotus_service {"
+    echo "    default profiles;"
+    for route in profile:profiles billing:billing order:orders stock:stock delivery:delivery notification:notifications; do
+      echo "    ~^/${route%%:*} ${route##*:};"
+    done
+    echo "  }"
     echo "  server {"
     echo "    listen 127.0.0.1:$port;"
     echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host;"
+    # gunicorn answers a URL longer than it reads (4 KB) with an HTML 414: give the API's JSON
+    # error instead (only 414 is intercepted: error_page in a location replaces the server's).
+    # nginx's own limit is set above gunicorn's, so that this is the answer up to 32 KB.
+    echo "    large_client_header_buffers 4 32k;"
+    local intercept="proxy_intercept_errors on; error_page 414 = @uri_too_long;"
     for route in profile:profiles billing:billing order:orders stock:stock delivery:delivery notification:notifications; do
-      echo "    location /${route%%:*} { proxy_pass http://${route##*:}; }"
+      echo "    location /${route%%:*} { proxy_pass http://${route##*:}; $intercept }"
     done
-    echo "    location / { proxy_pass http://profiles; }"
+    echo "    location / { proxy_pass http://profiles; $intercept }"
+    # nginx answers TRACE itself with a bare 405 (no Allow header, HTML): pass it to the service,
+    # whose 405 lists the allowed methods in JSON as RFC 9110 asks (the fuzzer checks it).
+    echo "    error_page 405 = @service;"
+    echo "    location @service { proxy_pass http://\$lotus_service; }"
+    echo "    location @uri_too_long { default_type application/json; return 414 '{\"error\": {\"status\": 414, \"code\": \"uri_too_long\", \"message\": \"The URL is too long.\"}}'; }"
     echo "  }"
     echo "}"
   } >"$run_dir/nginx.conf"

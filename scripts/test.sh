@@ -30,6 +30,9 @@ python -m pytest "$@"
 step "newman: the Postman acceptance scenarios against a running stack"
 scripts/newman.sh
 
+step "fuzz: schemathesis, every check and phase, as a customer and as the operator, against a running stack"
+scripts/fuzz.sh "${LOTUS_FUZZ_EXAMPLES:-100}"
+
 step "benchmark, quick: completes, every order reaches NotifyingSourceSystem, books balance (no timing checks)"
 python bench/saga_bench.py --quick
 

@@ -29,10 +29,13 @@ class AddStockApi(APIView):
 
     authentication_classes = [TokenAuthentication]
     permission_classes = [IsAuthenticated, IsOperator]
+    error_statuses = {404: "The product has no stock row (not in the catalog)."}
 
     class InputSerializer(serializers.Serializer):
         idSubscription = serializers.IntegerField(min_value=1, max_value=2_147_483_647)
-        count = serializers.IntegerField(min_value=1, max_value=MAX_RECEIVED_AT_ONCE)
+        count = serializers.IntegerField(
+            min_value=1, max_value=MAX_RECEIVED_AT_ONCE, help_text="How many items the warehouse received."
+        )
 
     class OutputSerializer(serializers.Serializer):
         idSubscription = serializers.IntegerField(source="item.product_id")

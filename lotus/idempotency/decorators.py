@@ -50,6 +50,7 @@ def idempotent(*, service: str) -> Callable:
                     record.delete(using=uow.alias)
                 return response
 
+        wrapper.idempotency_header = HEADER  # lotus.schema documents the header and its 422
         return wrapper
 
     return decorator
