@@ -328,6 +328,8 @@ def test_a_handler_whose_statement_times_out_every_time_is_dead_lettered(kafka_n
 
     def times_out(message: Ping, context) -> None:
         calls.append(message.note)
+        if message.note != note:
+            return  # earlier tests' records on the topic pass quickly; only this one times out
         with connections["stock"].cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = 50")
             cursor.execute("SELECT pg_sleep(1)")
