@@ -56,6 +56,16 @@ class Client:
         self.session = requests.Session()
         self.customer_id = 0
 
+    def every(self, path: str, *, attempts: int = 20) -> list:
+        """Every item of a paginated list (``GET /order``, ``GET /notification``): the pages one
+        after another, following each answer's ``Link: <…>; rel="next"``."""
+        items: list = []
+        while path:
+            response = self.call("GET", path, attempts=attempts)
+            items += response.json()
+            path = response.links.get("next", {}).get("url")
+        return items
+
     def call(
         self, method: str, path: str, *, key: str | None = None, json=None, attempts: int = 10, ok=(200, 201, 202)
     ) -> requests.Response:

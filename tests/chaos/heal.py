@@ -76,7 +76,7 @@ def _remedy(clients: list[Client], operator: Client, remedied: dict[tuple[str, s
     goods: Counter[int] = Counter()
     for client in clients:
         shortfall = Decimal(0)
-        for order in client.call("GET", "/order", attempts=20).json():
+        for order in client.every("/order"):
             order_id, status = order["orderId"], order["status"]
             if now - remedied.get((order_id, status), -1e9) < REMEDY_AGAIN_SECONDS:
                 continue

@@ -45,7 +45,7 @@ def observe(base_url: str, book: Book, clients: list[Client], unexpected_exits: 
         unexpected_exits=unexpected_exits,
     )
     for client in clients:
-        world.api_orders[client.customer_id] = client.call("GET", "/order", attempts=20).json()
+        world.api_orders[client.customer_id] = client.every("/order")
         world.api_balances[client.customer_id] = Decimal(
             str(client.call("GET", "/billing/balance", attempts=20).json()["balance"])
         )
