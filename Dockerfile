@@ -6,6 +6,14 @@
 #   jobs      python manage.py createdbs | migrateall | kafka_topics | seed
 # Configuration comes from the environment only (see the README); the Helm chart in
 # helm/lotus sets it. Build: docker build -t lotus:0.1.0 .
+
+# The /api/asyncapi page's renderer, AsyncAPI's React component, from npm at the version pinned
+# in package-lock.json; only its browser bundle and style sheet reach the image.
+FROM node:20-slim AS asyncapi-ui
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,6 +35,10 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 # The code stays owned by root: the process can read it but not change it.
 COPY . .
+COPY --from=asyncapi-ui /build/node_modules/@asyncapi/react-component/browser/standalone/index.js \
+     node_modules/@asyncapi/react-component/browser/standalone/
+COPY --from=asyncapi-ui /build/node_modules/@asyncapi/react-component/styles/default.min.css \
+     node_modules/@asyncapi/react-component/styles/
 RUN python -m compileall -q lotus profiles billing orders stock delivery notifications \
     && DJANGO_DEBUG=1 python manage.py collectstatic --noinput --verbosity 0
 

@@ -201,6 +201,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# AsyncAPI's renderer for /api/asyncapi (npm, pinned in package-lock.json; scripts/npm.sh and the
+# Dockerfile install it): its browser bundle and style sheet under static/asyncapi/, offline like
+# Swagger UI. Left out when npm has not installed it; the page then says so.
+ASYNCAPI_UI_DIR = BASE_DIR / "node_modules" / "@asyncapi" / "react-component"
+STATICFILES_DIRS = [
+    ("asyncapi", directory)
+    for directory in (ASYNCAPI_UI_DIR / "browser" / "standalone", ASYNCAPI_UI_DIR / "styles")
+    if directory.is_dir()
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -1,10 +1,10 @@
-"""URLs of the web process: health, admin, and the API of each service it serves."""
+"""URLs of the web process: health, admin, the API documents, and the API of each service it serves."""
 
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from lotus import health, metrics
+from lotus import asyncapi, health, metrics
 from lotus.conf import lotus_settings
 
 handler400 = "lotus.errors.bad_request_view"
@@ -19,6 +19,9 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
     path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The messages between the services (Kafka), as the schema above is the HTTP API.
+    path("api/asyncapi.json", asyncapi.document_view, name="asyncapi-document"),
+    path("api/asyncapi", asyncapi.page_view, name="asyncapi"),
 ]
 urlpatterns += [path("", include(f"{service}.urls")) for service in lotus_settings.SERVICES]
 

@@ -8,13 +8,7 @@ port=${LOTUS_NEWMAN_PORT:-8100}
 secrets=$(scripts/secrets.sh env)  # the operator password the stack seeds
 eval "$secrets"
 
-if ! command -v npm >/dev/null 2>&1; then
-  echo "lotus: npm (Node.js 18+) is required to run newman" >&2; exit 1
-fi
-if [ ! -x node_modules/.bin/newman ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "lotus: installing newman (package-lock.json) with npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+scripts/npm.sh  # newman (package-lock.json)
 
 trap 'scripts/stack.sh stop newman' EXIT
 scripts/stack.sh start newman "$port"

@@ -20,9 +20,13 @@ export DATABASE_URL
 step "Apache Kafka"
 eval "$(scripts/kafka.sh start)"
 
+step "npm packages: AsyncAPI's parser and renderer, newman (package-lock.json)"
+scripts/npm.sh
+
 step "Django checks"
 python manage.py check --fail-level WARNING
 python manage.py makemigrations --check --dry-run
+python manage.py asyncapi --check
 
 step "pytest (unit, integration, end-to-end)"
 python -m pytest "$@"

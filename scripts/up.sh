@@ -13,6 +13,9 @@ export PYTHONUNBUFFERED=1
 secrets=$(scripts/secrets.sh env)
 eval "$secrets"
 
+# The /api/asyncapi page's renderer (npm, package-lock.json), collected with the static files.
+scripts/npm.sh
+
 eval "$(scripts/kafka.sh start)"
 if [ -n "${DATABASE_URL:-}" ]; then
   scripts/postgres.sh start

@@ -1111,8 +1111,19 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's build stages, each a list of instructions starting with its FROM."""
+    stages: list[list[tuple[str, str]]] = []
+    for op, arg in dockerfile_instructions():
+        if op == "FROM":
+            stages.append([])
+        stages[-1].append((op, arg))
+    return stages
+
+
 def test_dockerfile_builds_a_runtime_only_non_root_image():
-    instructions = dockerfile_instructions()
+    # The image is the last stage; earlier ones only build files that it copies.
+    instructions = dockerfile_stages()[-1]
     assert instructions[0] == ("FROM", "python:3.11-slim")
     runs = " ".join(arg for op, arg in instructions if op == "RUN")
     assert "pip install --no-cache-dir -r requirements.txt" in runs
@@ -1127,6 +1138,29 @@ def test_dockerfile_builds_a_runtime_only_non_root_image():
     # USER comes after every RUN: the build runs as root, the container never does.
     ops = [op for op, _ in instructions]
     assert ops.index("USER") > max(i for i, op in enumerate(ops) if op == "RUN")
+
+
+def asyncapi_ui_copies() -> list[tuple[str, str]]:
+    """(path in the asyncapi-ui stage, destination in /app) of the image's COPY --from lines."""
+    copies = []
+    for op, arg in dockerfile_stages()[-1]:
+        if op == "COPY" and arg.startswith("--from=asyncapi-ui "):
+            source, dest = arg.split()[1:]
+            copies.append((source, dest))
+    return copies
+
+
+def test_dockerfile_installs_the_asyncapi_renderer_from_the_lock_and_copies_only_its_bundle():
+    """The /api/asyncapi page's renderer comes from npm at the pinned version (npm ci, no dev
+    packages, no install scripts) in a stage of its own; the image gets its two files only."""
+    stages = {stage[0][1].split(" AS ")[-1]: stage for stage in dockerfile_stages()[:-1]}
+    ui = stages["asyncapi-ui"]
+    assert ("COPY", "package.json package-lock.json ./") in ui
+    (run,) = [arg for op, arg in ui if op == "RUN"]
+    assert run.startswith("npm ci --omit=dev --ignore-scripts"), run
+    package = json.loads((ROOT / "package.json").read_text())
+    assert re.fullmatch(r"\d+\.\d+\.\d+", package["dependencies"]["@asyncapi/react-component"]), "pin it exactly"
+    assert sorted(source.rsplit("/", 1)[1] for source, _ in asyncapi_ui_copies()) == ["default.min.css", "index.js"]
 
 
 def dockerignore_patterns() -> list[re.Pattern[str]]:
@@ -1199,6 +1233,12 @@ def image(tmp_path_factory):
     app = tmp_path_factory.mktemp("image") / "app"
     app.mkdir()
     files = copy_build_context(app)
+    # The Dockerfile's COPY --from=asyncapi-ui, from this checkout's npm packages (the same lock).
+    for source, dest in asyncapi_ui_copies():
+        found = ROOT / source.removeprefix("/build/")
+        assert found.is_file(), f"{found} is missing: run scripts/npm.sh"
+        (app / dest).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(found, app / dest / found.name)
     env = image_env(secrets=False, DJANGO_DEBUG="1")
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
@@ -1245,6 +1285,8 @@ def test_build_context_holds_the_project_and_nothing_else(image):
         assert not [f for f in files if f.startswith(unwanted)], unwanted
     assert not [f for f in files if "/tests/" in f or "__pycache__" in f]
     assert (app / "staticfiles" / "admin").is_dir(), "collectstatic collected the admin's files"
+    for name in ("index.js", "default.min.css"):
+        assert (app / "staticfiles" / "asyncapi" / name).is_file(), f"the AsyncAPI page's {name} was not collected"
 
 
 ENTRYPOINTS = {
