@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start `make up` the way a user does (SQLite under a fresh var dir, the running Kafka),
-# wait until /healthz and /readyz answer and a ping travels, SIGKILL one relay and one
-# consumer and check that the others run on and that both come back by themselves, then the
+# wait until /healthz and /readyz answer, check that the API documents (OpenAPI, AsyncAPI and
+# its page's renderer) are served and that a ping travels, SIGKILL one relay and one consumer
+# and check that the others run on and that both come back by themselves, then the
 # same with the web, check that a ping travels again, then stop it with SIGINT like Ctrl-C
 # and check that every process exits.
 set -euo pipefail
@@ -49,6 +50,14 @@ if [ -z "$ready" ]; then
 fi
 echo "lotus: make up answered /healthz and /readyz after $(( $(date +%s) - start ))s" >&2
 curl -fsS "http://127.0.0.1:$port/readyz" >&2; echo >&2
+
+# The API documents: the AsyncAPI document and its page's renderer (npm, collected by make up).
+for path in /api/schema /api/asyncapi.json /api/asyncapi /static/asyncapi/index.js /static/asyncapi/default.min.css; do
+  if ! curl -fsS -o /dev/null "http://127.0.0.1:$port$path"; then
+    echo "lotus: make up does not serve $path" >&2; exit 1
+  fi
+done
+echo "lotus: make up serves the OpenAPI and AsyncAPI documents and the AsyncAPI page's renderer" >&2
 
 echo "lotus: sending a ping through every relay and consumer" >&2
 if ! ping_all; then

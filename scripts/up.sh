@@ -49,6 +49,7 @@ lotus: starting web, relays and consumers (Ctrl-C stops them all)
   admin          http://$host:$port/admin/   (operator: ${LOTUS_OPERATOR_EMAIL:-operator@lotus.local};
                  password: LOTUS_OPERATOR_PASSWORD, or $(scripts/secrets.sh dir)/operator_password)
   health         http://$host:$port/healthz  http://$host:$port/readyz
+  API documents  http://$host:$port/api/docs (OpenAPI)  http://$host:$port/api/asyncapi (AsyncAPI: the messages)
   processes      supervisord restarts any that exits; ${LOTUS_VENV:-.venv}/bin/supervisorctl -c $state/supervisord.conf status
 
 BANNER
