@@ -227,12 +227,12 @@ def _message(message_class: type[Message]) -> dict[str, Any]:
 
 
 def _summary(message_class: type[Message]) -> str:
-    doc = message_class.__doc__
-    own = doc if doc and doc not in {Message.__doc__, *(base.__doc__ for base in message_class.__mro__[1:])} else ""
-    first = own.strip().split("\n\n", 1)[0].replace("\n", " ").strip() if own else ""
+    """The first paragraph of the class's own docstring, or what kind of message it is."""
+    own = (vars(message_class).get("__doc__") or "").strip()
+    if own:
+        return " ".join(own.split("\n\n", 1)[0].split())
     kind = "command to" if message_class.kind == "command" else "event of"
-    topic_service = message_class.topic.split(".", 1)[0]
-    return first or f"A {kind} the {topic_service} service, version {message_class.version}."
+    return f"A {kind} the {message_class.topic.split('.', 1)[0]} service, version {message_class.version}."
 
 
 def _key_description(message_class: type[Message]) -> str:

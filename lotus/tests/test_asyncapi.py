@@ -18,6 +18,7 @@ from django.test import Client
 from lotus import asyncapi, contracts
 from lotus.bootstrap import handlers_for
 from lotus.contracts import Command, Envelope, Event, Message
+from lotus.messaging import kafka
 from lotus.topology import SERVICES
 
 ROOT = Path(settings.BASE_DIR)
@@ -171,6 +172,7 @@ def test_receivers_are_the_handler_registries_with_their_consumer_groups(documen
     assert billing["action"] == "receive"
     assert billing["channel"] == {"$ref": "#/channels/billing.commands"}
     assert billing["bindings"]["kafka"]["groupId"]["enum"] == ["lotus.billing"]
+    assert kafka.consumer_group("billing").endswith("lotus.billing"), "the consumers' group is another"
 
 
 def test_senders_are_the_services_that_construct_each_message(document):
@@ -201,10 +203,10 @@ def test_senders_are_the_services_that_construct_each_message(document):
 def test_channels_are_every_topic_the_project_creates(document):
     logical = contracts.topics() + [f"{service}.deadletter" for service in SERVICES]
     assert sorted(document["channels"]) == sorted(logical)
-    kafka = document["channels"]["orders.events"]["bindings"]["kafka"]
-    assert kafka["partitions"] == 3
-    assert kafka["replicas"] == 1
-    assert kafka["topicConfiguration"]["retention.ms"] == 168 * 3600 * 1000
+    binding = document["channels"]["orders.events"]["bindings"]["kafka"]
+    assert binding["partitions"] == 3
+    assert binding["replicas"] == 1
+    assert binding["topicConfiguration"]["retention.ms"] == 168 * 3600 * 1000
 
 
 def test_the_server_is_a_placeholder_not_the_deployments_broker(document, settings):
@@ -244,3 +246,33 @@ def test_the_page_loads_asyncapis_renderer_from_our_static_files():
     installed = json.loads((ROOT / "node_modules" / "@asyncapi" / "react-component" / "package.json").read_text())
     pinned = json.loads((ROOT / "package.json").read_text())["dependencies"]["@asyncapi/react-component"]
     assert installed["version"] == pinned
+
+
+def test_the_page_renders_the_document_offline_in_chromium(live_server, tmp_path):
+    """Headless Chromium (Debian's) opens the page with every host but this server unreachable:
+    AsyncAPI's component renders the operations and messages from our own static files."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is needed (root: apt-get install -y chromium)"
+    result = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path}",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"{live_server.url}/api/asyncapi",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = result.stdout
+    # The document's description, which only the component shows (the page's title says "Lotus messages").
+    assert "Generated from the code by" in dom, f"not rendered:\n{dom[:2000]}\n{result.stderr[-2000:]}"
+    for shown in ("orders.send.billing.commands", "billing.receive.billing.commands", "ChargeOrder", "UserRegistered"):
+        assert shown in dom, shown
+    assert "renderer is not installed" not in dom
