@@ -169,8 +169,11 @@ def traceparent() -> str | None:
     from opentelemetry import trace
 
     context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
-        return None
+    return w3c(context) if context.is_valid else None
+
+
+def w3c(context: Any) -> str:
+    """A span context as a W3C ``traceparent``: ``00-<trace id>-<span id>-<flags>``."""
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
@@ -219,8 +222,7 @@ class Publishing:
             },
         )
         self.spans[row_id] = span
-        context = span.get_span_context()
-        return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+        return w3c(span.get_span_context())
 
     def answered(self, row_id: int, error: str | None) -> None:
         """The broker acknowledged the row (``error`` None) or refused it: end its span."""
