@@ -8,6 +8,8 @@ no-op context, without making a span. The switch is the standard ``OTEL_TRACES_E
 * unset or ``none`` (or ``OTEL_SDK_DISABLED=true``): off;
 * ``otlp``: OTLP over HTTP/protobuf to ``OTEL_EXPORTER_OTLP_ENDPOINT`` (default
   ``http://localhost:4318``; Jaeger, an OpenTelemetry Collector, Tempo...);
+* ``zipkin``: Zipkin's JSON API at ``OTEL_EXPORTER_ZIPKIN_ENDPOINT`` (default
+  ``http://localhost:9411/api/v2/spans``): the local viewer of ``LOTUS_TRACING=zipkin make up``;
 * ``console``: the SDK's console exporter (stdout, one JSON document per span);
 * ``lotus_file``: one JSON line per span appended to ``LOTUS_TRACE_FILE`` (``{pid}`` in the
   path is replaced by the process id), with its trace, span and parent ids, name, kind,
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 _tracer: Tracer | None = None
 _NOOP = contextlib.nullcontext()
 _TRACEPARENT_IN_BODY = re.compile(r'"traceparent":"([0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})"')
-EXPORTERS = ("otlp", "console", "lotus_file")
+EXPORTERS = ("otlp", "zipkin", "console", "lotus_file")
 
 
 def enabled() -> bool:
@@ -141,6 +143,10 @@ def _exporter(name: str, environ: Any):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter()
+    if name == "zipkin":
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        return ZipkinExporter()
     if name == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
