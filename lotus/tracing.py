@@ -184,12 +184,15 @@ def w3c(context: Any) -> str:
 
 
 def _context(traceparent_value: str | None):
-    """An OpenTelemetry context whose parent is ``traceparent_value`` (None: a new root)."""
+    """An OpenTelemetry context whose parent is ``traceparent_value``; without one (or with a
+    malformed one) an empty context, so that the span starts a trace rather than joining
+    whatever span is current (a batch's)."""
+    from opentelemetry.context import Context
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     if not traceparent_value:
-        return None
-    return TraceContextTextMapPropagator().extract({"traceparent": traceparent_value})
+        return Context()
+    return TraceContextTextMapPropagator().extract({"traceparent": traceparent_value}, context=Context())
 
 
 def body_traceparent(body: str) -> str | None:
@@ -245,7 +248,7 @@ class Publishing:
     def finish(self) -> None:
         """End the spans of rows the broker did not answer in time, as errors."""
         with self._lock:
-            left, self.spans = list(self.spans), self.spans
+            left = list(self.spans)
         for row_id in left:
             self.answered(row_id, "not acknowledged in time")
 
@@ -313,10 +316,9 @@ def _consuming_batch(tracer: Tracer, service: str, parents: Sequence[tuple[Any, 
     contexts = [_context(record_traceparent(record.headers()) or envelope.traceparent) for record, envelope in parents]
     links = []
     for context in contexts:
-        if context is not None:
-            span_context = trace.get_current_span(context).get_span_context()
-            if span_context.is_valid:
-                links.append(trace.Link(span_context))
+        span_context = trace.get_current_span(context).get_span_context()
+        if span_context.is_valid:
+            links.append(trace.Link(span_context))
     with tracer.start_as_current_span(
         f"{service} consume batch",
         context=contexts[0],

@@ -37,6 +37,10 @@ Failures:
 
 Message types that have a contract but no handler in this service are skipped: several
 services read the same events topic and each handles only what concerns it.
+
+With tracing on (:mod:`lotus.tracing`), each message is handled in a span of its own, a child of
+the span that published it (the record's ``traceparent`` header), and the batch's transaction
+in a span linked to all of them; off, those hooks are shared no-ops.
 """
 
 from __future__ import annotations

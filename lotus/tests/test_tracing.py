@@ -127,8 +127,8 @@ def test_exporters_are_read_from_the_standard_variable_and_unknown_ones_refused(
     assert tracing.exporters_from_env({"OTEL_TRACES_EXPORTER": "lotus_file", "LOTUS_TRACE_FILE": "/x"}) == [
         "lotus_file"
     ]
-    with pytest.raises(ValueError, match="zipkin"):
-        tracing.exporters_from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
+    with pytest.raises(ValueError, match="jaeger"):
+        tracing.exporters_from_env({"OTEL_TRACES_EXPORTER": "jaeger"})
     with pytest.raises(ValueError, match="LOTUS_TRACE_FILE"):
         tracing.exporters_from_env({"OTEL_TRACES_EXPORTER": "lotus_file"})
 
@@ -202,19 +202,25 @@ def test_a_refused_record_ends_its_publish_span_as_an_error(spans):
 
 
 def test_a_row_sent_without_a_context_starts_a_trace_of_its_own(spans):
-    Publisher("relay orders", client=FakeKafkaProducer()).produce([row_for(envelope(None))])
-    (published,) = spans.get_finished_spans()
+    with tracing.span("a consumer's batch"):
+        Publisher("relay orders", client=FakeKafkaProducer()).produce([row_for(envelope(None))])
+    published, _ = spans.get_finished_spans()
     assert published.parent is None
+    # A malformed one is not a reason to refuse the message, nor a parent.
+    Publisher("relay orders", client=FakeKafkaProducer()).produce([row_for(envelope("00-nothex-01"))])
+    assert spans.get_finished_spans()[-1].parent is None
 
 
 def test_a_consumer_span_is_a_child_of_the_header_else_of_the_envelope(spans):
     with_header = FakeRecord(envelope(PARENT), [("type", b"Ping"), ("traceparent", OTHER.encode())])
     without = FakeRecord(envelope(PARENT), [("type", b"Ping")])
     untraced = FakeRecord(envelope(None), None)
-    for record in (with_header, without, untraced):
-        with tracing.consuming("stock", record, record.envelope):
-            pass
-    first, second, third = spans.get_finished_spans()
+    # Inside another span (a batch's), as in the consumer: an untraced message still starts a trace.
+    with tracing.span("batch"):
+        for record in (with_header, without, untraced):
+            with tracing.consuming("stock", record, record.envelope):
+                pass
+    first, second, third, _ = spans.get_finished_spans()
     assert first.kind is SpanKind.CONSUMER
     assert f"{first.parent.span_id:016x}" == "00f067aa0ba902b7"
     assert f"{second.parent.span_id:016x}" == "b7ad6b7169203331"
@@ -274,3 +280,11 @@ def test_the_file_exporter_writes_a_line_per_span_with_ids_service_and_pid(tmp_p
     assert outer_line["parent_id"] is None
     assert inner["trace_id"] == outer_line["trace_id"] == f"{outer.get_span_context().trace_id:032x}"
     assert (inner["service.name"], inner["lotus.role"], inner["pid"]) == ("lotus-stock", "consume", 42)
+
+
+@pytest.mark.parametrize(
+    ("name", "class_name"),
+    [("otlp", "OTLPSpanExporter"), ("zipkin", "ZipkinExporter"), ("console", "ConsoleSpanExporter")],
+)
+def test_each_exporter_name_makes_its_exporter(name, class_name):
+    assert type(tracing._exporter(name, {})).__name__ == class_name
