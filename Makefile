@@ -9,6 +9,7 @@ export LOTUS_VENV := $(VENV)
 .PHONY: up test bench chaos fuzz lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
 
 ## up: install, start Kafka, migrate and seed, then run web + relays + consumers until Ctrl-C
+##     (LOTUS_TRACING=zipkin: also a local trace viewer on 127.0.0.1:9411, every process traced to it)
 up: venv
 	@scripts/up.sh
 

@@ -8,6 +8,10 @@
 # LOTUS_STACK_CONSUMERS (consumer processes per service, default 1; useful up to the
 # partition count, LOTUS_KAFKA_PARTITIONS).
 #
+# Tracing: the caller's environment reaches every process, so OTEL_TRACES_EXPORTER (and the
+# other OTEL_* variables, LOTUS_TRACE_FILE) turn it on for the whole stack; each process names
+# itself lotus-<service> (docs/tracing.md).
+#
 # Every client of this stack (newman, the end-to-end tests, the benchmark's customers) comes from
 # 127.0.0.1 and a customer may order many times a minute, so the per-address and per-customer
 # throttles are raised here unless the caller sets them (LOTUS_THROTTLE_*); sign-in per account

@@ -4,6 +4,10 @@
 # under supervisord until Ctrl-C: a process that exits or is killed is started again and the
 # others run on (as on Kubernetes). With no DATABASE_URL each service gets a SQLite file under
 # var/db/.
+#
+# LOTUS_TRACING=zipkin: also run a local trace viewer (Zipkin, scripts/zipkin.sh) on
+# 127.0.0.1:9411 and export every process's spans to it (lotus/tracing.py). Any other tracing
+# setup is the standard OTEL_* variables, passed through as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/${LOTUS_VENV:-.venv}/bin:$PATH"
@@ -15,6 +19,22 @@ eval "$secrets"
 
 # The /api/asyncapi page's renderer (npm, package-lock.json), collected with the static files.
 scripts/npm.sh
+procfile=Procfile
+viewer_line=""
+case "${LOTUS_TRACING:-}" in
+  "") ;;
+  zipkin)
+    scripts/zipkin.sh fetch >/dev/null
+    zipkin="http://127.0.0.1:${LOTUS_ZIPKIN_PORT:-9411}"
+    export OTEL_TRACES_EXPORTER=${OTEL_TRACES_EXPORTER:-zipkin}
+    export OTEL_EXPORTER_ZIPKIN_ENDPOINT=${OTEL_EXPORTER_ZIPKIN_ENDPOINT:-$zipkin/api/v2/spans}
+    if [ -z "${LOTUS_TRACE_VIEWER_URL:-}" ]; then
+      export LOTUS_TRACE_VIEWER_URL="$zipkin/zipkin/traces/{trace_id}"
+    fi
+    viewer_line="  traces         $zipkin/zipkin/   (Zipkin; every process exports its spans there)"
+    ;;
+  *) echo "lotus: LOTUS_TRACING=$LOTUS_TRACING is not known (zipkin, or unset and OTEL_* of your own)" >&2; exit 2 ;;
+esac
 
 eval "$(scripts/kafka.sh start)"
 if [ -n "${DATABASE_URL:-}" ]; then
@@ -40,7 +60,12 @@ state="${LOTUS_VAR_DIR:-var}/supervisor"
 mkdir -p "$state"
 state="$(cd "$state" && pwd)"
 rm -f "$state"/*.log "$state"/*.log.[0-9]*
-(umask 077 && scripts/supervisord-conf.sh Procfile "$state" >"$state/supervisord.conf")
+if [ -n "$viewer_line" ]; then
+  # The Procfile's processes plus the viewer, supervised like them.
+  procfile="$state/Procfile"
+  { cat Procfile; echo "zipkin: scripts/zipkin.sh run"; } >"$procfile"
+fi
+(umask 077 && scripts/supervisord-conf.sh "$procfile" "$state" >"$state/supervisord.conf")
 cat >&2 <<BANNER
 
 lotus: starting web, relays and consumers (Ctrl-C stops them all)
@@ -51,6 +76,7 @@ lotus: starting web, relays and consumers (Ctrl-C stops them all)
   health         http://$host:$port/healthz  http://$host:$port/readyz
   API documents  http://$host:$port/api/docs (OpenAPI)  http://$host:$port/api/asyncapi (AsyncAPI: the messages)
   processes      supervisord restarts any that exits; ${LOTUS_VENV:-.venv}/bin/supervisorctl -c $state/supervisord.conf status
+${viewer_line}
 
 BANNER
 exec supervisord --configuration "$state/supervisord.conf"

@@ -12,7 +12,9 @@ A message is a small frozen pydantic model. Its fields are validated when it is 
 
 The wire format is the :class:`Envelope`: identity, type and version, times, the
 correlation id (the saga's order id, also the Kafka key) and the causation id (the
-message that caused this one), with the message's fields as ``payload``.
+message that caused this one), with the message's fields as ``payload``. When tracing is on,
+``traceparent`` holds the W3C trace context of the span that sent the message
+(``00-<trace id>-<span id>-<flags>``, :mod:`lotus.tracing`), committed with the outbox row.
 """
 
 from __future__ import annotations
@@ -79,10 +81,19 @@ class Envelope(BaseModel):
     causation_id: uuid.UUID | None = None
     source: str
     payload: dict[str, Any]
+    #: The sender's trace context (W3C ``traceparent``); None when tracing is off. Not checked
+    #: here: a malformed one starts a new trace rather than refusing the message.
+    traceparent: str | None = Field(default=None, max_length=128)
 
     @classmethod
     def wrap(
-        cls, message: Message, *, source: str, correlation_id: str, causation_id: uuid.UUID | None = None
+        cls,
+        message: Message,
+        *,
+        source: str,
+        correlation_id: str,
+        causation_id: uuid.UUID | None = None,
+        traceparent: str | None = None,
     ) -> Envelope:
         if not isinstance(message, Message):
             raise ContractError(f"{type(message).__name__} is not a lotus message")
@@ -93,6 +104,7 @@ class Envelope(BaseModel):
             causation_id=causation_id,
             source=source,
             payload=message.model_dump(mode="json"),
+            traceparent=traceparent,
         )
 
     def open(self, message_class: type[Message]) -> Message:

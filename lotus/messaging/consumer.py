@@ -37,6 +37,10 @@ Failures:
 
 Message types that have a contract but no handler in this service are skipped: several
 services read the same events topic and each handles only what concerns it.
+
+With tracing on (:mod:`lotus.tracing`), each message is handled in a span of its own, a child of
+the span that published it (the record's ``traceparent`` header), and the batch's transaction
+in a span linked to all of them; off, those hooks are shared no-ops.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from confluent_kafka import Message as KafkaRecord
 from django.db import Error as DatabaseError
 from django.db import close_old_connections
 
-from lotus import metrics
+from lotus import metrics, tracing
 from lotus.conf import lotus_settings
 from lotus.contracts import ContractError, Envelope, Message, message_class
 from lotus.messaging import dead_letters
@@ -265,15 +269,20 @@ class Consumer:
         ``publish``: the consumer's publisher produces the rows after the commit (else the relay)."""
         outcomes = [] if outcomes is None else outcomes
         seen = set(skip)
-        with UnitOfWork(self.service, publisher=self.publisher if publish else None) as uow:
+        traced = tracing.enabled()
+        with (
+            tracing.consuming_batch(self.service, [(item.record, item.envelope) for item in batch] if traced else ()),
+            UnitOfWork(self.service, publisher=self.publisher if publish else None) as uow,
+        ):
             for item in batch:
                 if item.envelope.id in seen:
                     outcomes.append(Outcome.DUPLICATE)
                     continue
                 seen.add(item.envelope.id)
-                outcomes.append(
-                    self.handlers.handle(item.envelope, uow, topic=item.record.topic(), message=item.message)
-                )
+                # Each message in a span of its own, a child of the span that published it.
+                with tracing.consuming(self.service, item.record, item.envelope):
+                    outcome = self.handlers.handle(item.envelope, uow, topic=item.record.topic(), message=item.message)
+                outcomes.append(outcome)
         return outcomes
 
     def _one_by_one(

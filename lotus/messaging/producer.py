@@ -10,6 +10,9 @@ alone may be marked sent.
 The producer is idempotent (``enable.idempotence``, ``acks=all``): a retry inside the client
 never duplicates or reorders a record. A duplicate can still come from a crash between the
 acknowledgement and marking the row sent; consumers drop it by message id.
+
+Every record carries the headers ``type``, ``id`` and ``correlation_id`` and, when tracing is on,
+``traceparent``: the context of its ``<topic> publish`` span (:mod:`lotus.tracing`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka import Producer as KafkaProducer
 from prometheus_client import Counter
 
-from lotus import metrics
+from lotus import metrics, tracing
 from lotus.conf import lotus_settings
 from lotus.messaging import outbox
 from lotus.messaging.kafka import make_producer
@@ -94,6 +97,7 @@ class Publisher:
         produced = Produced()
         acked: set[int] = set()
         client = self.client
+        spans = tracing.publishing(self.who)
 
         def on_delivery(row_id: int):
             def callback(error: KafkaError | None, _message: object) -> None:
@@ -102,6 +106,8 @@ class Publisher:
                 else:
                     produced.errors[row_id] = error.str()
                     produced.fatal = produced.fatal or error.fatal()
+                if spans is not None:
+                    spans.answered(row_id, None if error is None else error.str())
 
             return callback
 
@@ -110,6 +116,12 @@ class Publisher:
             if row.key in refused_keys:
                 continue
             headers = [("type", row.message_type), ("id", row.message_id), ("correlation_id", row.key)]
+            if spans is not None:
+                # The publish span's context: the consumer's span becomes its child.
+                headers.append(("traceparent", spans.start(
+                    row_id=row.id, topic=row.topic, key=row.key, body=row.body,
+                    message_id=row.message_id, message_type=row.message_type,
+                )))  # fmt: skip
             while True:
                 try:
                     client.produce(
@@ -123,10 +135,14 @@ class Publisher:
                         exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
                     )
                     refused_keys.add(row.key)
+                    if spans is not None:
+                        spans.answered(row.id, produced.errors[row.id])
                     break
         remaining = client.flush(self.timeout if timeout is None else timeout)
         if remaining:
             log.warning("%s: %d messages still in flight", self.who, remaining)
+        if spans is not None:
+            spans.finish()
         for row_id, error in produced.errors.items():
             log.error("%s: outbox row %s not published: %s", self.who, row_id, error)
         blocked: set[str] = set()

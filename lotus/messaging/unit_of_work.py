@@ -15,8 +15,9 @@ a batch of fifty messages costs one round trip for all of them. Then the transac
 state, messages and inbox ids together, or nothing.
 
 A message's envelope takes its correlation id (and Kafka key) from the message itself (the
-saga it belongs to, :meth:`lotus.contracts.Message.key`), and its causation id from the
-message being handled, if any; services never pass either.
+saga it belongs to, :meth:`lotus.contracts.Message.key`), its causation id from the
+message being handled, if any, and its trace context from the current span when tracing is on
+(:mod:`lotus.tracing`); services never pass any of them.
 
 **Publishing after the commit.** Without it, every message waits for the relay (a NOTIFY, a
 wake-up in another process, a read, the produce, a write to mark it sent). So a unit of work
@@ -42,7 +43,7 @@ from typing import TypeVar
 
 from django.db import models, transaction
 
-from lotus import db
+from lotus import db, tracing
 from lotus.conf import lotus_settings
 from lotus.contracts import Envelope, Message
 from lotus.messaging import inbox, outbox
@@ -138,6 +139,7 @@ class UnitOfWork:
                 source=self.service,
                 correlation_id=correlation,
                 causation_id=self.cause.id if self.cause else None,
+                traceparent=tracing.traceparent(),
             )
             self._outgoing.append((envelope, message.topic))
             self.sent.append(message)
@@ -227,7 +229,8 @@ class UnitOfWork:
             statements.append(inbox.record_statement(self.alias, self._applied))
         if not statements:
             return
-        results = db.run_together(statements, using=self.alias)
+        with tracing.span(f"{self.service} outbox write", **{"lotus.messages": len(rows)}):
+            results = db.run_together(statements, using=self.alias)
         for index, chunk in chunks:
             db.set_keys(chunk, results[index], using=self.alias)
         if inbox_at is not None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from lotus import metrics
+from lotus import metrics, tracing
 from lotus.messaging.recovery import TRANSIENT, Backoff, reconnect
 from lotus.runtime import settle_heap
 from lotus.topology import SERVICES
@@ -88,8 +88,9 @@ def keep_running(step: Callable[[], object], *, every: float, stop: threading.Ev
 
 
 class WorkerCommand(BaseCommand):
-    """Base of ``relay`` and ``consume``: ``--service`` (repeatable; all when omitted), metrics,
-    one worker thread per service, a clean stop on SIGTERM/SIGINT.
+    """Base of ``relay`` and ``consume``: ``--service`` (repeatable; all when omitted), tracing
+    when the environment asks for it (its ``lotus.role`` is :attr:`role`), metrics, one worker
+    thread per service, a clean stop on SIGTERM/SIGINT.
 
     Subclasses implement :meth:`workers` (name → callable, given the services and the stop
     event) and may override :meth:`finished`.
@@ -105,6 +106,7 @@ class WorkerCommand(BaseCommand):
             services = selected_services(options["service"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        tracing.setup(role=self.role, services=services)
         metrics.serve(services)
         stop = threading.Event()
         workers = self.workers(services, stop)

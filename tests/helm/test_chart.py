@@ -50,6 +50,8 @@ EXTERNAL_BILLING_DB = "postgresql://ledger:pw@ledger.example:5432/ledger"
 EXTERNAL_KAFKA = "kafka-0.example:9092,kafka-1.example:9092"
 EXTERNAL_KAFKA_SECRET = "shop-kafka-users"
 EXTERNAL_ORDERS_RO_DB = "postgresql://reader:pw@db.example:6432/shop_orders"
+OTLP_ENDPOINT = "http://otel-collector.monitoring.svc:4318"
+VIEWER_URL = "https://jaeger.example/trace/{trace_id}"
 # Secrets the operator created before installing (not rendered by the chart).
 GIVEN_JWT_SECRET = "shop-jwt"
 GIVEN_DJANGO_SECRET = "shop-django"
@@ -90,6 +92,13 @@ SCENARIOS: dict[str, list[str]] = {
         "kafka.topicNamespace=shop1",
         "deadlines.enabled=false",
     ),
+    # Spans to an OpenTelemetry collector, one saga in four, linked from the admin.
+    "tracing": [
+        *sets(
+            "tracing.enabled=true", f"tracing.otlpEndpoint={OTLP_ENDPOINT}", "tracing.sampler=parentbased_traceidratio"
+        ),
+        *("--set-string", "tracing.samplerArg=0.25", "--set-string", f"tracing.viewerUrl={VIEWER_URL}"),
+    ],
 }
 
 # Ingress prefix -> the service whose web serves it (by default; OPTIONAL_ROUTES only when a
@@ -1100,6 +1109,48 @@ def test_values_schema_and_required_values_reject_mistakes():
     )
     assert no_users.returncode != 0
     assert "externalKafka.existingSecret" in no_users.stderr
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "tracing"])
+def test_tracing_values_reach_every_lotus_pod_or_none(scenario):
+    from lotus import tracing
+
+    docs = render(scenario)
+    pods = [(doc, c) for doc, c in lotus_containers(docs) if doc["kind"] == "Deployment"]
+    assert {doc["metadata"]["labels"].get("lotus/service", "admin") for doc, _ in pods} == {*SERVICES, "admin"}
+    for doc, container in pods:
+        env = {key: value for key, (_, value) in resolve_env(container, docs).items()}
+        where = doc["metadata"]["name"]
+        if scenario == "defaults":
+            # Off: the process finds no exporter, so it instruments nothing.
+            assert not [key for key in env if key.startswith("OTEL_")], where
+            assert "LOTUS_TRACE_VIEWER_URL" not in env, where
+            assert tracing.exporters_from_env(env) == [], where
+            continue
+        assert tracing.exporters_from_env(env) == ["otlp"], where
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == OTLP_ENDPOINT
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+        assert (env["OTEL_TRACES_SAMPLER"], env["OTEL_TRACES_SAMPLER_ARG"]) == ("parentbased_traceidratio", "0.25")
+        assert env["LOTUS_TRACE_VIEWER_URL"] == VIEWER_URL
+        # Each pod names itself after its service, as the process would (lotus.tracing.service_name).
+        service = doc["metadata"]["labels"].get("lotus/service")
+        if service:
+            assert env["OTEL_SERVICE_NAME"] == tracing.service_name([service], "web") == f"lotus-{service}", where
+        else:
+            assert env["OTEL_SERVICE_NAME"] == "lotus-admin", where
+
+
+def test_tracing_values_are_checked():
+    for mistakes, says in (
+        (sets("tracing.enabled=true"), "tracing.otlpEndpoint"),
+        (sets("tracing.enabled=true", f"tracing.otlpEndpoint={OTLP_ENDPOINT}", "tracing.sampler=sometimes"), "sampler"),
+        (sets("tracing.otlpEndpoint=collector:4318"), "otlpEndpoint"),
+        (["--set-string", "tracing.viewerUrl=https://jaeger.example/trace/"], "viewerUrl"),
+        (sets("tracing.enable=true"), "enable"),
+    ):
+        result = helm("template", RELEASE, str(CHART), *mistakes, check=False)
+        assert result.returncode != 0, mistakes
+        assert says in result.stderr, (mistakes, result.stderr)
 
 
 # -- the image --------------------------------------------------------------------------------

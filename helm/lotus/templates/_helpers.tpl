@@ -250,6 +250,10 @@ component alone may hold, all from its own Secret. Call with
 {{- end }}
 {{- end }}
 {{- include "lotus.tlsEnv" $root }}
+{{- if $root.Values.tracing.enabled }}
+- name: OTEL_SERVICE_NAME
+  value: {{ printf "lotus-%s" .owner | quote }}
+{{- end }}
 {{- end }}
 
 {{/* lotus.env of a service's own pods (web, relay, consumer, deadline checker). */}}

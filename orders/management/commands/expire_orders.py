@@ -8,6 +8,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
+from lotus import tracing
 from lotus.conf import lotus_settings
 from lotus.messaging.workers import keep_running, run_until_signalled
 from orders.services import orders_expire
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, loop, **options):
+        tracing.setup(role="deadlines", services=["orders"])
         if not loop:
             self.expire()
             return
