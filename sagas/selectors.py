@@ -124,15 +124,37 @@ class SagaMessage:
         return self.topic.endswith(".deadletter")
 
     @property
+    def first_applied_at(self) -> datetime | None:
+        return min((applied.processed_at for applied in self.applied), default=None)
+
+    @property
     def waited_in_outbox(self) -> timedelta | None:
-        return self.sent_at - self.created_at if self.sent_at else None
+        return _outbox_wait(self.created_at, self.sent_at, self.first_applied_at)
 
     @property
     def waited_in_kafka(self) -> timedelta | None:
         """From its publication to the first inbox that applied it."""
-        if not self.sent_at or not self.applied:
-            return None
-        return min(applied.processed_at for applied in self.applied) - self.sent_at
+        return _kafka_wait(self.sent_at, self.first_applied_at)
+
+    @property
+    def written_to_applied(self) -> timedelta | None:
+        applied = self.first_applied_at
+        return applied - self.created_at if applied else None
+
+
+def _outbox_wait(created: datetime, sent: datetime | None, applied: datetime | None) -> timedelta | None:
+    """``sent_at - created_at``, unless the sent mark came after the receiver applied the message:
+    a consumer marks the rows it published with its next batch, so then the mark says only
+    "published by then" (None: the total, written → applied, is what is known)."""
+    if sent is None or (applied is not None and sent > applied):
+        return None
+    return sent - created
+
+
+def _kafka_wait(sent: datetime | None, applied: datetime | None) -> timedelta | None:
+    if sent is None or applied is None or sent > applied:
+        return None
+    return applied - sent
 
 
 @dataclass
@@ -149,10 +171,19 @@ class Step:
     emitted: list[SagaMessage]
 
     @property
+    def waited_in_outbox(self) -> timedelta | None:
+        return _outbox_wait(self.cause.created_at, self.cause.sent_at, self.applied_at) if self.cause else None
+
+    @property
     def waited_in_kafka(self) -> timedelta | None:
-        if self.cause is None or self.cause.sent_at is None or self.applied_at is None:
+        return _kafka_wait(self.cause.sent_at, self.applied_at) if self.cause else None
+
+    @property
+    def written_to_applied(self) -> timedelta | None:
+        """From the cause's outbox row to orders applying it: the whole hop."""
+        if self.cause is None or self.applied_at is None:
             return None
-        return self.applied_at - self.cause.sent_at
+        return self.applied_at - self.cause.created_at
 
 
 @dataclass

@@ -50,7 +50,9 @@ def test_the_saga_page_shows_the_trail(saga, operator):
     page = response.content.decode()
     for text in ("NotifyingSourceSystem", "PaymentTaken", "StockReserved", "CourierReserved", "ReserveStock"):
         assert text in page
-    assert 'id="related"' in page and "/admin/billing/charge/" in page and "/admin/stock/reservation/" in page
+    assert 'id="related"' in page
+    assert "/admin/billing/charge/" in page
+    assert "/admin/stock/reservation/" in page
     assert "Cancel this order" not in page  # a completed order cannot be cancelled
 
 
@@ -58,9 +60,15 @@ def test_only_staff_sees_saga_pages(saga):
     order_id = place(saga, 1)
     customer = Client()
     customer.force_login(get_user_model().objects.create_user("c@lotus.test", "x"))
-    for url in (f"/admin/sagas/{order_id}/", "/admin/sagas/stuck/", "/admin/sagas/", f"/admin/sagas/{order_id}/cancel/"):
+    for url in (
+        f"/admin/sagas/{order_id}/",
+        "/admin/sagas/stuck/",
+        "/admin/sagas/",
+        f"/admin/sagas/{order_id}/cancel/",
+    ):
         response = customer.get(url)
-        assert response.status_code == 302 and response["Location"].startswith("/admin/login/"), url
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/admin/login/"), url
     assert customer.post(f"/admin/sagas/{order_id}/cancel/").status_code == 302
     assert Order.objects.get(id=order_id).status == "NotifyingSourceSystem"
 
@@ -68,11 +76,14 @@ def test_only_staff_sees_saga_pages(saga):
 def test_searching_an_order_id_opens_its_saga(saga, operator):
     order_id = place(saga, 1)
     response = operator.get("/admin/sagas/", {"q": f"  {order_id} "})
-    assert response.status_code == 302 and response["Location"] == f"/admin/sagas/{order_id}/"
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/sagas/{order_id}/"
     response = operator.get("/admin/sagas/", {"q": "not-an-id"})
-    assert response.status_code == 200 and "is not an order id" in " ".join(messages_of(response))
+    assert response.status_code == 200
+    assert "is not an order id" in " ".join(messages_of(response))
     response = operator.get("/admin/sagas/00000000-0000-4000-8000-000000000000/")
-    assert response.status_code == 200 and "does not know" in " ".join(messages_of(response))
+    assert response.status_code == 200
+    assert "does not know" in " ".join(messages_of(response))
 
 
 def test_the_stuck_list_groups_waiting_orders(saga, operator, lotus_setting):
@@ -81,13 +92,16 @@ def test_the_stuck_list_groups_waiting_orders(saga, operator, lotus_setting):
     response = operator.get("/admin/sagas/stuck/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'id="stuck-ValidatingStock"' in page and order_id in page and "waiting for stock" in page
+    assert 'id="stuck-ValidatingStock"' in page
+    assert order_id in page
+    assert "waiting for stock" in page
 
 
 def test_the_order_admin_is_read_only_and_links_the_saga(saga, operator):
     order_id = place(saga, 2)
     changelist = operator.get("/admin/orders/order/").content.decode()
-    assert f"/admin/sagas/{order_id}/" in changelist and "/admin/sagas/stuck/" in changelist
+    assert f"/admin/sagas/{order_id}/" in changelist
+    assert "/admin/sagas/stuck/" in changelist
     page = operator.get(f"/admin/orders/order/{order_id}/change/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -103,14 +117,16 @@ def test_the_order_admin_is_read_only_and_links_the_saga(saga, operator):
 def test_cancel_asks_for_a_confirmation_then_cancels_through_orders_naming_the_operator(saga, operator):
     order_id = place(saga, 2)
     confirm = operator.get(f"/admin/sagas/{order_id}/cancel/")
-    assert confirm.status_code == 200 and "csrfmiddlewaretoken" in confirm.content.decode()
+    assert confirm.status_code == 200
+    assert "csrfmiddlewaretoken" in confirm.content.decode()
     assert Order.objects.get(id=order_id).status == "ValidatingStock"
 
     response = operator.post(f"/admin/sagas/{order_id}/cancel/", follow=True)
     assert "is Cancelling" in " ".join(messages_of(response))
     history = OrderTransition.objects.filter(order_id=order_id).order_by("id").last()
     assert (history.target, history.reason) == ("Cancelling", "cancelled by the operator ops@lotus.test")
-    assert history.message_source == "" and history.message_id is None
+    assert history.message_source == ""
+    assert history.message_id is None
     saga.run()
     assert Order.objects.get(id=order_id).status == "Cancelled"
 
@@ -150,7 +166,8 @@ def test_replay_a_dead_letter_of_the_saga(saga, operator):
         message_id=held.id, message_type=held.type, topic="stock.commands", key=order_id, body=body, error="it broke"
     )
     page = operator.get(f"/admin/sagas/{order_id}/").content.decode()
-    assert "it broke" in page and f"/admin/sagas/{order_id}/dead-letters/stock/{letter.id}/replay/" in page
+    assert "it broke" in page
+    assert f"/admin/sagas/{order_id}/dead-letters/stock/{letter.id}/replay/" in page
 
     response = operator.post(f"/admin/sagas/{order_id}/dead-letters/stock/{letter.id}/replay/", follow=True)
     assert f"Dead letter #{letter.id} of stock (ReserveStock) replayed" in " ".join(messages_of(response))
