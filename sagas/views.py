@@ -7,7 +7,8 @@ function in that service's unit of work, as the service's API would: cancelling 
 (``orders.services.order_cancel``, the operator's username in the order's history), accepting
 a manual delivery (``delivery.services.delivery_accept``, as ``/delivery/accept``) and replaying
 a dead letter (``lotus.messaging.dead_letters.replay``). Each asks for a confirmation first
-(GET), acts on POST (CSRF-checked) and shows its result as an admin message.
+(GET), acts on POST (CSRF-checked), shows its result as an admin message and is recorded in the
+order's admin history (``LogEntry``: who did what, when) next to the saga's own history.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -31,6 +33,7 @@ from lotus.messaging.models import DeadLetter
 from lotus.messaging.unit_of_work import UnitOfWork
 from lotus.topology import SERVICES, alias_for
 from orders import services as order_services
+from orders.models import Order
 from sagas import selectors
 
 
@@ -134,7 +137,9 @@ def _action(request: HttpRequest, order_id: uuid.UUID, act, *, what: str, explai
             _context(request, what, explain=explain, order_id=order_id, back=saga_url(order_id)),
         )
     try:
-        messages.success(request, act())
+        result = act()
+        _record(request, order_id, result)
+        messages.success(request, result)
     except LotusError as exc:
         messages.error(request, exc.message)
     except DatabaseError as exc:
@@ -144,3 +149,12 @@ def _action(request: HttpRequest, order_id: uuid.UUID, act, *, what: str, explai
     except Exception as exc:  # noqa: BLE001 -- a handler's failure is shown to the operator; the letter stays
         messages.error(request, f"It failed: {type(exc).__name__}: {exc}")
     return HttpResponseRedirect(saga_url(order_id))
+
+
+def _record(request: HttpRequest, order_id: uuid.UUID, what: str) -> None:
+    """Note an operator's action in the order's admin history (its "History" page)."""
+    order = Order.objects.filter(id=order_id).first()
+    if order is not None:
+        LogEntry.objects.log_actions(
+            user_id=request.user.pk, queryset=[order], action_flag=CHANGE, change_message=what, single_object=True
+        )

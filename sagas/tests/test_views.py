@@ -5,6 +5,7 @@ from unittest import mock
 
 import psycopg
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 from django.test import Client
@@ -129,6 +130,10 @@ def test_cancel_asks_for_a_confirmation_then_cancels_through_orders_naming_the_o
     assert history.message_id is None
     saga.run()
     assert Order.objects.get(id=order_id).status == "Cancelled"
+    assert _admin_history(order_id) == [("ops@lotus.test", f"Order {order_id} is Cancelling: its compensations are "
+                                         "asked for (cancelled by the operator ops@lotus.test).")]  # fmt: skip
+    history_page = operator.get(f"/admin/orders/order/{order_id}/history/").content.decode()
+    assert "cancelled by the operator ops@lotus.test" in history_page
 
     again = operator.post(f"/admin/sagas/{order_id}/cancel/", follow=True)
     assert "can no longer be cancelled" in " ".join(messages_of(again))
@@ -156,6 +161,9 @@ def test_accept_a_manual_delivery_through_delivery(saga, operator):
 
     again = operator.post(f"/admin/sagas/{order_id}/accept-delivery/", follow=True)
     assert "not waiting to be accepted" in " ".join(messages_of(again))
+    ((who, what),) = _admin_history(order_id)  # the refused second one is not recorded
+    assert who == "ops@lotus.test"
+    assert what.startswith("Delivery accepted by ops@lotus.test: courier ")
 
 
 def test_replay_a_dead_letter_of_the_saga(saga, operator):
@@ -173,6 +181,9 @@ def test_replay_a_dead_letter_of_the_saga(saga, operator):
     assert f"Dead letter #{letter.id} of stock (ReserveStock) replayed" in " ".join(messages_of(response))
     letter.refresh_from_db()
     assert letter.replayed_at is not None
+    assert _admin_history(order_id) == [
+        ("ops@lotus.test", f"Dead letter #{letter.id} of stock (ReserveStock) replayed: applied.")
+    ]
     assert DeliveryRequest.objects.filter(order_id=order_id).count() == 0  # no stock yet: it waits
     assert operator.get(f"/admin/sagas/{order_id}/").content.decode().count("Replay…") == 0
 
@@ -189,3 +200,8 @@ def test_a_write_the_database_refuses_is_the_read_only_message_not_a_500(saga, o
     assert response.status_code == 200
     assert READ_ONLY_MESSAGE in messages_of(response)
     assert Order.objects.get(id=order_id).status == "ValidatingStock"
+
+
+def _admin_history(order_id: str) -> list[tuple[str, str]]:
+    entries = LogEntry.objects.filter(object_id=order_id).order_by("id")
+    return [(entry.user.get_username(), entry.change_message) for entry in entries]

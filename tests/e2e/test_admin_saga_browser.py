@@ -38,7 +38,7 @@ def browser():
     for argument in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", "--window-size=1400,1000",
+        "--no-first-run", "--window-size=1600,1000",
     ):  # fmt: skip
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -244,6 +244,6 @@ def _related(browser) -> dict[str, dict[str, str]]:
 def _screenshot(browser, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(1400, max(1000, min(int(height) + 50, 6000)))
+    browser.set_window_size(1600, max(1000, min(int(height) + 50, 6000)))
     assert browser.save_screenshot(str(SCREENSHOTS / name)), name
-    browser.set_window_size(1400, 1000)
+    browser.set_window_size(1600, 1000)
