@@ -225,6 +225,8 @@ class Trail:
     notifications: list[Notification]
     trace_ids: list[str]
     delivery_waits_for_operator: bool
+    #: Why the order waits, when it is in a waiting state (as the stuck list says it).
+    waits: str
 
     @property
     def can_cancel(self) -> bool:
@@ -262,6 +264,7 @@ def saga_trail(*, order_id: uuid.UUID) -> Trail | None:
         dead_letters=_dead_letters(key),
         notifications=list(Notification.objects.filter(order_id=order.id).order_by("id")),
         trace_ids=list(dict.fromkeys(m.trace_id for m in messages if m.trace_id)),
+        waits=_reasons(order.status, [order]).get(order.id, "") if order.status in WAITING else "",
         delivery_waits_for_operator=bool(
             delivery is not None
             and delivery.status == DeliveryRequest.Status.WAITING

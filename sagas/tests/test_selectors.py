@@ -70,6 +70,7 @@ def test_a_completed_saga_shows_each_transition_with_its_cause_and_what_it_emitt
     assert trail.dead_letters == []
     assert {n.event for n in trail.notifications} >= {"order_paid", "order_reserved", "order_in_delivery"}
     assert not trail.can_cancel
+    assert trail.waits == ""
     assert not trail.delivery_waits_for_operator
     # Every message of the saga, from every service's outbox, in one list.
     assert {m.service for m in trail.messages} == {"orders", "billing", "stock", "delivery"}
@@ -105,6 +106,7 @@ def test_a_saga_waiting_for_stock_is_in_the_stuck_list_with_its_reason(saga):
     order_id = place(saga, 2)  # product 2 has nothing on hand
     trail = selectors.saga_trail(order_id=order_id)
     assert trail.order.status == Order.Status.VALIDATING_STOCK
+    assert trail.waits == "waiting for stock: product 2 has 0 on hand"
     assert {row.what: row.text for row in trail.related}["reservation"].endswith("waiting")
     assert trail.can_cancel
 

@@ -137,6 +137,7 @@ def test_a_saga_waiting_for_stock_found_by_searching_its_id(operator_browser, st
     assert browser.current_url == f"{stack.url}/admin/sagas/{order_id}/"
 
     assert browser.find_element(By.ID, "order-status").text == "ValidatingStock"
+    assert browser.find_element(By.ID, "waits").text == "waiting for stock: product 2 has 0 on hand"
     steps = _timeline(browser)
     assert [step["target"] for step in steps] == ["ValidatingBilling", "ValidatingStock"]
     assert "PaymentTaken from billing" in steps[1]["cause"]
