@@ -142,6 +142,13 @@ DEFAULTS: dict[str, Any] = {
         # How many days ahead a booking looks for a free courier slot.
         "HORIZON_DAYS": 30,
     },
+    "ADMIN": {
+        # The admin's "stuck sagas" list shows orders waiting in one state longer than this.
+        "STUCK_AFTER_SECONDS": 300.0,
+        # A trace viewer's page of one trace, "{trace_id}" in it (Jaeger: http://host:16686/trace/{trace_id});
+        # "": the saga page shows the trace id without a link.
+        "TRACE_VIEWER_URL": "",
+    },
 }
 
 
@@ -168,6 +175,7 @@ def resolve(lotus: Mapping[str, Any]) -> dict[str, Any]:
         resolved[section] = {**copy.deepcopy(defaults), **given}
     _check_retention(kafka=resolved["KAFKA"], inbox=resolved["INBOX"])
     _check_limits(throttle=resolved["THROTTLE"], pagination=resolved["PAGINATION"], billing=resolved["BILLING"])
+    _check_admin(resolved["ADMIN"])
     return {name: MappingProxyType(value) if isinstance(value, dict) else value for name, value in resolved.items()}
 
 
@@ -225,6 +233,21 @@ def _check_limits(*, throttle: dict[str, Any], pagination: dict[str, Any], billi
         raise ImproperlyConfigured(
             f'BILLING["MAX_TOP_UP"] (LOTUS_MAX_TOP_UP={billing["MAX_TOP_UP"]}) must be positive and at most '
             f'BILLING["MAX_BALANCE"] (LOTUS_MAX_BALANCE={billing["MAX_BALANCE"]}), itself below 10^12 (numeric(14,2))'
+        )
+
+
+def _check_admin(admin: dict[str, Any]) -> None:
+    """A trace viewer's URL must say where the trace id goes; the stuck threshold must be positive."""
+    url = admin["TRACE_VIEWER_URL"] or ""
+    admin["TRACE_VIEWER_URL"] = url
+    if url and (url.count("{trace_id}") != 1 or not url.startswith(("http://", "https://"))):
+        raise ImproperlyConfigured(
+            f'ADMIN["TRACE_VIEWER_URL"] (LOTUS_TRACE_VIEWER_URL={url!r}) must be an http(s) URL with "{{trace_id}}" '
+            "once in it, e.g. http://127.0.0.1:16686/trace/{trace_id}, or empty"
+        )
+    if (seconds := admin["STUCK_AFTER_SECONDS"]) <= 0:
+        raise ImproperlyConfigured(
+            f'ADMIN["STUCK_AFTER_SECONDS"] (LOTUS_STUCK_AFTER_SECONDS={seconds:g}) must be positive'
         )
 
 

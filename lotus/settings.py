@@ -93,6 +93,10 @@ LOTUS: dict[str, Any] = {
         EMAIL=("LOTUS_OPERATOR_EMAIL", env.str),
         PASSWORD=("LOTUS_OPERATOR_PASSWORD", env.str),
     ),
+    "ADMIN": present(
+        STUCK_AFTER_SECONDS=("LOTUS_STUCK_AFTER_SECONDS", env.float),
+        TRACE_VIEWER_URL=("LOTUS_TRACE_VIEWER_URL", env.str),
+    ),
 }
 if "LOTUS_SERVICES" in env:
     LOTUS["SERVICES"] = tuple(env.list("LOTUS_SERVICES"))
@@ -120,6 +124,7 @@ INSTALLED_APPS = [
     "stock",
     "delivery",
     "notifications",
+    "sagas",
 ]
 
 MIDDLEWARE = [

@@ -14,6 +14,8 @@ handler500 = "lotus.errors.server_error_view"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # The saga pages read every service's database (the sagas app); the admin site guards them.
+    path("admin/sagas/", include("sagas.urls")),
     path("admin/", admin.site.urls),
     path("api-auth/", include("rest_framework.urls")),
     path("", include("django_prometheus.urls")),

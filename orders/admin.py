@@ -1,5 +1,10 @@
 """Admin: the catalog, and orders with their state and saga history.
 
+The saga's state is read-only here: no field of an order can be edited, and none added or
+deleted. An operator acts on a saga from its saga page (the "saga" column, the "Saga" button of an
+order's page; ``sagas.views``), through the services' own functions, so that every change is a
+transition the saga knows about and its history records.
+
 Orders whose cancellation the deadline checker escalated (compensations overdue, see
 ``orders.services.order_escalate``) are what the operator looks at first: the "escalated"
 filter lists them, and "escalated, still cancelling" the ones that need a hand (a dead letter
@@ -7,6 +12,8 @@ to replay, a service to fix).
 """
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from orders.models import Order, OrderTransition, Product
 
@@ -18,7 +25,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 class TransitionInline(admin.TabularInline):
     model = OrderTransition
-    fields = ("source", "target", "reason", "at")
+    fields = ("source", "target", "reason", "at", "message_type", "message_source", "message_id")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -48,6 +55,7 @@ class EscalatedFilter(admin.SimpleListFilter):
 class OrderAdmin(admin.ModelAdmin):
     list_display = (
         "id",
+        "saga",
         "customer_id",
         "product_id",
         "price",
@@ -76,5 +84,15 @@ class OrderAdmin(admin.ModelAdmin):
     )
     inlines = [TransitionInline]
 
+    @admin.display(description="saga")
+    def saga(self, order: Order) -> str:
+        return format_html('<a href="{}">saga</a>', reverse("sagas:saga", args=[order.id]))
+
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -113,13 +113,25 @@ class Order(FSMModelMixin, models.Model):
 
 
 class OrderTransition(models.Model):
-    """One step of an order's saga: the history returned by the API and shown in the admin."""
+    """One step of an order's saga: the history returned by the API and shown in the admin.
+
+    The ``message_*`` fields name the message whose handling made the step (its envelope's id,
+    type and producing service), so that the admin's saga page can follow it back to the outbox
+    that sent it and the Kafka hop it waited in. A step no message caused (a request: placing or
+    cancelling, the operator, the deadline checker) has ``message_source`` ``""`` and no id;
+    ``None`` in all three: recorded before the fields existed.
+    """
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transitions")
     source = models.CharField(max_length=30, blank=True)
     target = models.CharField(max_length=30)
     reason = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField(default=timezone.now)
+    message_id = models.UUIDField(null=True, blank=True, help_text="The envelope id of the message that caused it.")
+    message_type = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001 -- None: not recorded
+    message_source = models.CharField(  # noqa: DJ001 -- "": no message (a request), None: not recorded
+        max_length=30, null=True, blank=True, help_text="The service that produced the message; empty: a request."
+    )
 
     class Meta:
         ordering = ["id"]

@@ -76,7 +76,9 @@ def order_place(*, uow: UnitOfWork, customer_id: int, product_id: int, delivery_
         manual_delivery=product.manual_delivery,
         delivery_slot=delivery_slot,
     )
-    placed = OrderTransition(order=order, source="", target=order.status, reason="placed", at=order.created_at)
+    placed = OrderTransition(
+        order=order, source="", target=order.status, reason="placed", at=order.created_at, **_cause(uow)
+    )
     # Nothing reads them back before the commit: the order, its first history record and its
     # outbox rows go in with one statement.
     uow.add(order, placed)
@@ -295,11 +297,24 @@ def _transition(uow: UnitOfWork, order: Order, bound_step: Callable[[], None], r
     bound_step()
     order.updated_at = timezone.now()
     uow.update(order, ["status", "updated_at", "pending_compensations", "refunded", "cancel_reason"])
-    uow.add(OrderTransition(order=order, source=source, target=order.status, reason=reason, at=order.updated_at))
+    uow.add(
+        OrderTransition(
+            order=order, source=source, target=order.status, reason=reason, at=order.updated_at, **_cause(uow)
+        )
+    )
     if order.status in FINAL_OUTCOMES:
         # Observed before the commit (there is no after-commit hook): a last step that rolls
         # back is observed again when its message is redelivered, a rare extra sample.
         SAGA_SECONDS.labels(FINAL_OUTCOMES[order.status]).observe((order.updated_at - order.created_at).total_seconds())
+
+
+def _cause(uow: UnitOfWork) -> dict[str, object]:
+    """The message a transition is made for (the unit of work's :meth:`~UnitOfWork.handling`),
+    as ``OrderTransition`` fields; a request, the operator or the deadline checker: none."""
+    cause = uow.cause
+    if cause is None:
+        return {"message_id": None, "message_type": "", "message_source": ""}
+    return {"message_id": cause.id, "message_type": cause.type, "message_source": cause.source}
 
 
 def _ignore(order: Order, what: str) -> None:
@@ -372,7 +387,9 @@ def order_escalate(*, uow: UnitOfWork, order_id: uuid.UUID) -> Order | None:
     overdue = ", ".join(order.pending_compensations)
     reason = f"escalated: {overdue} not confirmed within {_duration(seconds)}; asked again"
     uow.add(
-        OrderTransition(order=order, source=order.status, target=order.status, reason=reason, at=order.escalated_at)
+        OrderTransition(
+            order=order, source=order.status, target=order.status, reason=reason, at=order.escalated_at, **_cause(uow)
+        )
     )
     _ask_to_compensate(uow, order)
     log.warning("order %s: %s", order.id, reason)

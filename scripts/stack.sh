@@ -141,7 +141,7 @@ write_procfile() {
     echo "  }"
     echo "  server {"
     echo "    listen 127.0.0.1:$port;"
-    echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$host;"
+    echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host \$http_host;"
     # gunicorn answers a URL longer than it reads (4 KB) with an HTML 414: give the API's JSON
     # error instead (only 414 is intercepted: error_page in a location replaces the server's).
     # nginx's own limit is set above gunicorn's, so that this is the answer up to 32 KB.

@@ -23,6 +23,9 @@ eval "$(scripts/kafka.sh start)"
 step "npm packages: AsyncAPI's parser and renderer, newman (package-lock.json)"
 scripts/npm.sh
 
+step "Chromium (Debian's packages) for the browser tests: the admin's saga page, the AsyncAPI page"
+scripts/browser.sh ensure
+
 step "Django checks"
 python manage.py check --fail-level WARNING
 python manage.py makemigrations --check --dry-run

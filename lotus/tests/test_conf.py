@@ -57,6 +57,14 @@ ENVIRONMENT = [
     ("LOTUS_DEADLINE_CHECK_SECONDS", "0.2", "DEADLINES", "CHECK_SECONDS", 0.2),
     ("LOTUS_OPERATOR_EMAIL", "boss@lotus.test", "OPERATOR", "EMAIL", "boss@lotus.test"),
     ("LOTUS_OPERATOR_PASSWORD", "a-boss-secret-9", "OPERATOR", "PASSWORD", "a-boss-secret-9"),
+    ("LOTUS_STUCK_AFTER_SECONDS", "90", "ADMIN", "STUCK_AFTER_SECONDS", 90.0),
+    (
+        "LOTUS_TRACE_VIEWER_URL",
+        "http://j:16686/trace/{trace_id}",
+        "ADMIN",
+        "TRACE_VIEWER_URL",
+        "http://j:16686/trace/{trace_id}",
+    ),
 ]
 #: Settings no environment variable sets (Python only).
 NOT_FROM_THE_ENVIRONMENT = {("METRICS", "COLLECTORS"), ("DELIVERY", "HORIZON_DAYS")}
@@ -135,6 +143,12 @@ def test_given_keys_replace_their_defaults_and_the_others_stay():
         ({"THROTTLE": {"REGISTER": "5/week"}}, "(LOTUS_THROTTLE_REGISTER='5/week') must be a rate"),
         ({"PAGINATION": {"DEFAULT_LIMIT": 300}}, "(LOTUS_PAGE_DEFAULT_LIMIT=300) must be positive"),
         ({"BILLING": {"MAX_BALANCE": 10**12}}, "itself below 10^12"),
+        (
+            {"ADMIN": {"TRACE_VIEWER_URL": "http://jaeger/trace/"}},
+            """(LOTUS_TRACE_VIEWER_URL='http://jaeger/trace/')""",
+        ),
+        ({"ADMIN": {"TRACE_VIEWER_URL": "jaeger/{trace_id}"}}, "must be an http(s) URL with"),
+        ({"ADMIN": {"STUCK_AFTER_SECONDS": 0}}, "(LOTUS_STUCK_AFTER_SECONDS=0) must be positive"),
     ],
 )
 def test_an_unknown_or_inconsistent_setting_is_refused_by_name(lotus, named):
