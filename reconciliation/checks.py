@@ -33,12 +33,12 @@ from decimal import Decimal
 
 from django.db import connections, transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from billing.models import Account, Charge, LedgerEntry
 from delivery.models import Courier, DeliveryRequest, SlotBooking
 from lotus.bootstrap import handlers_for
 from lotus.conf import lotus_settings
+from lotus.db import database_now
 from lotus.messaging.models import DeadLetter, InboxMessage, OutboxMessage
 from lotus.topology import SERVICES, alias_for
 from orders.models import Order
@@ -116,7 +116,7 @@ class Evidence:
     @classmethod
     def read(cls, *, grace: float) -> Evidence:
         with snapshot("orders"):
-            evidence = cls(grace=timedelta(seconds=grace), now=_clock(alias_for("orders")))
+            evidence = cls(grace=timedelta(seconds=grace), now=database_now(alias_for("orders"), current=True))
             evidence.orders = {str(order.id): order for order in Order.objects.all()}
         with snapshot("billing"):
             evidence.charges = {str(charge.order_id): charge for charge in Charge.objects.all()}
@@ -167,16 +167,6 @@ def snapshot(service: str) -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield
-
-
-def _clock(alias: str) -> datetime:
-    """The database's clock now (``clock_timestamp()``, not the start of a transaction)."""
-    connection = connections[alias]
-    if connection.vendor != "postgresql":
-        return timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]
 
 
 def _receivers() -> dict[str, tuple[str, ...]]:
