@@ -27,7 +27,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 # The code stays owned by root: the process can read it but not change it.
 COPY . .
-RUN python -m compileall -q lotus profiles billing orders stock delivery notifications \
+RUN python -m compileall -q lotus profiles billing orders stock delivery notifications reconciliation \
     && DJANGO_DEBUG=1 python manage.py collectstatic --noinput --verbosity 0
 
 USER 10001:10001
