@@ -79,7 +79,7 @@ class Disagreement:
         return f"{self.kind}: {subject}: {self.message}"
 
     def as_dict(self) -> dict[str, str | None]:
-        return asdict(self)
+        return {**asdict(self), "line": self.line()}
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,14 @@ def snapshot(service: str) -> Iterator[None]:
     that counters and the rows they count (a balance and its ledger) are read at one moment."""
     alias = alias_for(service)
     connection = connections[alias]
+    if connection.vendor != "postgresql":
+        # SQLite (make up without DATABASE_URL) opens every transaction IMMEDIATE, which would
+        # take the file's write lock: read without one there (the laptop's best effort).
+        yield
+        return
     outermost = not connection.in_atomic_block
     with transaction.atomic(using=alias):
-        if outermost and connection.vendor == "postgresql":
+        if outermost:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield

@@ -16,7 +16,7 @@ class ReconciliationRun(models.Model):
     grace_seconds = models.FloatField(
         default=0.0, help_text="Messages and transitions younger than this were not judged."
     )
-    disagreements = models.JSONField(default=list, blank=True, help_text="[{kind, order_id, row, message}, ...]")
+    disagreements = models.JSONField(default=list, blank=True, help_text="[{kind, order_id, row, message, line}, ...]")
     counts = models.JSONField(default=dict, blank=True, help_text="Disagreements by kind.")
     judged = models.JSONField(default=dict, blank=True, help_text="How many of each thing were judged.")
 

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
                 ('started_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ('duration_seconds', models.FloatField(default=0.0)),
                 ('grace_seconds', models.FloatField(default=0.0, help_text='Messages and transitions younger than this were not judged.')),
-                ('disagreements', models.JSONField(blank=True, default=list, help_text='[{kind, order_id, row, message}, ...]')),
+                ('disagreements', models.JSONField(blank=True, default=list, help_text='[{kind, order_id, row, message, line}, ...]')),
                 ('counts', models.JSONField(blank=True, default=dict, help_text='Disagreements by kind.')),
                 ('judged', models.JSONField(blank=True, default=dict, help_text='How many of each thing were judged.')),
             ],

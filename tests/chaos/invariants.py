@@ -70,6 +70,8 @@ class World:
     dead_letters: dict[str, int] = field(default_factory=dict)
     # the supervisor
     unexpected_exits: list[str] = field(default_factory=list)
+    # `manage.py reconcile` against the suite's databases: one line per disagreement
+    reconciliation: list[str] = field(default_factory=list)
 
 
 def _first(problems: list[str], limit: int = 5) -> list[str]:
@@ -232,6 +234,10 @@ def no_unexpected_exits(world: World) -> list[str]:
     return list(world.unexpected_exits)
 
 
+def services_reconcile(world: World) -> list[str]:
+    return list(world.reconciliation)
+
+
 CHECKS: list[tuple[str, Callable[[World], list[str]]]] = [
     ("every accepted order exists once and is terminal", orders_exist_once_and_terminal),
     ("one order per Idempotency-Key (retried placements made one order)", one_order_per_key),
@@ -245,6 +251,7 @@ CHECKS: list[tuple[str, Callable[[World], list[str]]]] = [
     ("every service's outbox drained", outboxes_drained),
     ("no dead letters", no_dead_letters),
     ("no process exited without being killed", no_unexpected_exits),
+    ("manage.py reconcile: the services agree about every saga (0 disagreements)", services_reconcile),
 ]
 
 
