@@ -74,7 +74,7 @@ def run_record(*, report: Report) -> ReconciliationRun:
         counts=report.counts,
         judged=report.judged,
     )
-    keep = lotus_settings.RECONCILE["KEEP_RUNS"]
+    keep = max(lotus_settings.RECONCILE["KEEP_RUNS"], 1)  # the run just stored is always kept
     stale = ReconciliationRun.objects.order_by("-started_at", "-id").values_list("id", flat=True)[keep:]
     ReconciliationRun.objects.filter(id__in=list(stale)).delete()
     return run
