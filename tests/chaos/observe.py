@@ -119,4 +119,6 @@ def reconciliation(env: dict[str, str], root: Path) -> list[str]:
     if result.returncode not in (0, 1):
         return [f"reconcile failed with status {result.returncode}: {result.stderr.strip()[-500:]}"]
     report = json.loads(result.stdout.strip().splitlines()[-1])
+    judged = ", ".join(f"{count} {what.replace('_', ' ')}" for what, count in report["judged"].items())
+    print(f"reconcile: {report['total']} disagreement(s); judged {judged}", flush=True)
     return [disagreement["line"] for disagreement in report["disagreements"]]
