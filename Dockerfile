@@ -39,7 +39,7 @@ COPY --from=asyncapi-ui /build/node_modules/@asyncapi/react-component/browser/st
      node_modules/@asyncapi/react-component/browser/standalone/
 COPY --from=asyncapi-ui /build/node_modules/@asyncapi/react-component/styles/default.min.css \
      node_modules/@asyncapi/react-component/styles/
-RUN python -m compileall -q lotus profiles billing orders stock delivery notifications sagas \
+RUN python -m compileall -q lotus profiles billing orders stock delivery notifications sagas reconciliation \
     && DJANGO_DEBUG=1 python manage.py collectstatic --noinput --verbosity 0
 
 USER 10001:10001

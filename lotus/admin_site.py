@@ -30,6 +30,10 @@ def refused_as_read_only(exc: DatabaseError) -> bool:
 
 
 class LotusAdminSite(admin.AdminSite):
+    #: The front page: Django's, with the last reconciliation run above the apps (the template
+    #: lives in the reconciliation app, which the lotus core does not import).
+    index_template = "admin/lotus_index.html"
+
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)
 

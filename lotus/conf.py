@@ -118,7 +118,11 @@ DEFAULTS: dict[str, Any] = {
         # Relays and consumers serve /metrics on this port (0: they do not; web always does).
         "PORT": 0,
         # Collectors added to /metrics for a service this process runs: {service: dotted class path}.
-        "COLLECTORS": {"orders": "orders.metrics.OrdersByStateCollector"},
+        "COLLECTORS": {
+            "orders": "orders.metrics.OrdersByStateCollector",
+            # The last reconciliation run, stored in the default (profiles) database.
+            "profiles": "reconciliation.metrics.ReconciliationCollector",
+        },
     },
     "DEADLINES": {
         # Seconds an order may wait for its payment (ValidatingBilling) before it is cancelled; 0: off.
@@ -131,6 +135,12 @@ DEFAULTS: dict[str, Any] = {
         "CANCELLING": 300.0,
         # How often `manage.py expire_orders --loop` looks for orders past a deadline.
         "CHECK_SECONDS": 5.0,
+    },
+    "RECONCILE": {
+        # Messages and order transitions younger than this are in flight: `manage.py reconcile` does not judge them.
+        "GRACE_SECONDS": 60.0,
+        # Runs kept in the default database (the oldest are deleted after each run).
+        "KEEP_RUNS": 1000,
     },
     "OPERATOR": {
         # Email of the operator (staff) account `manage.py seed` creates or updates.

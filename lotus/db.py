@@ -291,14 +291,15 @@ def _from_db(column: models.expressions.Col, value: object, connection: BaseData
     return value
 
 
-def database_now(using: str) -> datetime:
-    """The database's clock: ``now()`` on PostgreSQL (the start of the current transaction);
-    SQLite runs inside this process, so its clock is this process's."""
+def database_now(using: str, *, current: bool = False) -> datetime:
+    """The database's clock: ``now()`` on PostgreSQL (the start of the current transaction), or
+    with ``current`` the moment of the call (``clock_timestamp()``); SQLite runs inside this
+    process, so its clock is this process's."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
+        cursor.execute("SELECT clock_timestamp()" if current else "SELECT now()")
         return cursor.fetchone()[0]
 
 

@@ -88,6 +88,10 @@ LOTUS: dict[str, Any] = {
         CANCELLING=("LOTUS_CANCELLING_TIMEOUT", env.float),
         CHECK_SECONDS=("LOTUS_DEADLINE_CHECK_SECONDS", env.float),
     ),
+    "RECONCILE": present(
+        GRACE_SECONDS=("LOTUS_RECONCILE_GRACE_SECONDS", env.float),
+        KEEP_RUNS=("LOTUS_RECONCILE_KEEP_RUNS", env.int),
+    ),
     # The password has no default: scripts/secrets.sh generates one per checkout.
     "OPERATOR": present(
         EMAIL=("LOTUS_OPERATOR_EMAIL", env.str),
@@ -125,6 +129,7 @@ INSTALLED_APPS = [
     "delivery",
     "notifications",
     "sagas",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [

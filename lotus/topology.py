@@ -34,8 +34,9 @@ SERVICES: tuple[str, ...] = ("profiles", "billing", "orders", "stock", "delivery
 DEFAULT_SERVICE = "profiles"
 
 #: Django's own apps live in the default (profiles) database; so do simplejwt's revoked refresh
-#: tokens (``token_blacklist``), next to the accounts they belong to.
-FRAMEWORK_APPS = frozenset({"auth", "contenttypes", "sessions", "admin", "token_blacklist"})
+#: tokens (``token_blacklist``), next to the accounts they belong to, and the results of
+#: ``manage.py reconcile`` (``reconciliation``), next to the admin that shows them.
+FRAMEWORK_APPS = frozenset({"auth", "contenttypes", "sessions", "admin", "token_blacklist", "reconciliation"})
 
 #: Apps whose tables exist in every service database.
 SHARED_APPS = frozenset({"messaging", "idempotency", "throttling"})

@@ -11,7 +11,14 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 MESSAGING = {"messaging_outboxmessage", "messaging_inboxmessage", "messaging_deadletter", "messaging_lease"}
 SHARED = MESSAGING | {"idempotency_idempotencyrecord", "lotus_throttle"}
 DJANGO = {"django_migrations"}
-FRAMEWORK_PREFIXES = ("auth_", "django_admin_log", "django_content_type", "django_session", "token_blacklist_")
+FRAMEWORK_PREFIXES = (
+    "auth_",
+    "django_admin_log",
+    "django_content_type",
+    "django_session",
+    "token_blacklist_",
+    "reconciliation_",
+)
 TOKEN_BLACKLIST = {"token_blacklist_outstandingtoken", "token_blacklist_blacklistedtoken"}
 
 
@@ -47,3 +54,9 @@ def test_billing_database_has_no_orders_table_and_orders_has_no_ledger():
 def test_service_databases_are_distinct_databases():
     names = {connections[alias_for(service)].settings_dict["NAME"] for service in SERVICES}
     assert len(names) == len(SERVICES)
+
+
+def test_reconciliation_runs_live_in_the_profiles_database_only():
+    for service in SERVICES:
+        held = {name for name in tables(alias_for(service)) if name.startswith("reconciliation_")}
+        assert held == ({"reconciliation_reconciliationrun"} if service == "profiles" else set()), service

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from reconciliation import arithmetic
+
 TERMINAL = {"NotifyingSourceSystem", "Cancelled"}
 DELIVERED = "NotifyingSourceSystem"
 CANCELLED = "Cancelled"
@@ -68,6 +70,8 @@ class World:
     dead_letters: dict[str, int] = field(default_factory=dict)
     # the supervisor
     unexpected_exits: list[str] = field(default_factory=list)
+    # `manage.py reconcile` against the suite's databases: one line per disagreement
+    reconciliation: list[str] = field(default_factory=list)
 
 
 def _first(problems: list[str], limit: int = 5) -> list[str]:
@@ -143,9 +147,9 @@ def ledgers_sum_to_balances(world: World) -> list[str]:
         if kind == "deposit":
             deposits[customer] += amount
     problems = [
-        f"customer {customer}: ledger sums to {sums[customer]}, balance {balance}"
+        f"customer {customer}: {problem}"
         for customer, balance in sorted(world.balances.items())
-        if sums[customer] != balance or balance < 0
+        for problem in arithmetic.ledger_problems(balance, sums[customer])
     ]
     problems += [
         f"customer {customer}: deposits {deposits[customer]}, confirmed top-ups {amount}"
@@ -176,18 +180,9 @@ def no_order_charged_twice(world: World) -> list[str]:
 
 
 def stock_balances(world: World) -> list[str]:
-    problems = []
-    held: dict[int, int] = defaultdict(int)
-    holding = set()
-    for order_id, product, quantity, status in world.reservations:
-        if status == "reserved":
-            held[product] += quantity
-            holding.add(order_id)
-    for product, on_hand, reserved, received in world.stock:
-        if on_hand + reserved != received:
-            problems.append(f"product {product}: {on_hand} on hand + {reserved} reserved != {received} received")
-        if reserved != held[product]:
-            problems.append(f"product {product}: {reserved} reserved, reservations hold {held[product]}")
+    held = [(product, quantity, status) for _, product, quantity, status in world.reservations]
+    problems = [f"{row}: {problem}" for row, problem in arithmetic.stock_problems(world.stock, held)]
+    holding = {order_id for order_id, _, _, status in world.reservations if status == "reserved"}
     for order_id, order in world.orders.items():
         if (order.status == DELIVERED) != (order_id in holding):
             problems.append(
@@ -197,22 +192,11 @@ def stock_balances(world: World) -> list[str]:
 
 
 def courier_slots_balance(world: World) -> list[str]:
-    problems = []
-    taken: Counter[tuple[int, str]] = Counter()
-    holding = set()
-    for order_id, status, courier, slot in world.deliveries:
-        if status == "reserved":
-            taken[(courier, slot)] += 1
-            holding.add(order_id)
-    for courier, slot, booked in world.bookings:
-        if booked != taken[(courier, slot)]:
-            problems.append(f"courier {courier} at {slot}: {booked} booked, {taken[(courier, slot)]} requests hold it")
-        if booked > world.capacities.get(courier, 0):
-            problems.append(
-                f"courier {courier} at {slot}: {booked} booked over capacity {world.capacities.get(courier)}"
-            )
-    booked_slots = {(courier, slot) for courier, slot, _ in world.bookings}
-    problems += [f"requests hold courier {c} at {s} without a booking" for c, s in taken if (c, s) not in booked_slots]
+    held = [(courier, slot, status) for _, status, courier, slot in world.deliveries]
+    problems = [
+        f"{row}: {problem}" for row, problem in arithmetic.slot_problems(world.bookings, held, world.capacities)
+    ]
+    holding = {order_id for order_id, status, _, _ in world.deliveries if status == "reserved"}
     for order_id, order in world.orders.items():
         if (order.status == DELIVERED) != (order_id in holding):
             problems.append(
@@ -250,6 +234,10 @@ def no_unexpected_exits(world: World) -> list[str]:
     return list(world.unexpected_exits)
 
 
+def services_reconcile(world: World) -> list[str]:
+    return list(world.reconciliation)
+
+
 CHECKS: list[tuple[str, Callable[[World], list[str]]]] = [
     ("every accepted order exists once and is terminal", orders_exist_once_and_terminal),
     ("one order per Idempotency-Key (retried placements made one order)", one_order_per_key),
@@ -263,6 +251,7 @@ CHECKS: list[tuple[str, Callable[[World], list[str]]]] = [
     ("every service's outbox drained", outboxes_drained),
     ("no dead letters", no_dead_letters),
     ("no process exited without being killed", no_unexpected_exits),
+    ("manage.py reconcile: the services agree about every saga (0 disagreements)", services_reconcile),
 ]
 
 

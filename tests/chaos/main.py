@@ -175,6 +175,7 @@ def check(load: Load, supervisor: Supervisor, chaos: infra.Infra) -> tuple[int, 
     for attempt in range(4):
         exits = [exit.describe() for exit in supervisor.unexpected]
         world = observe.observe(base, load.book, load.registered(), exits)
+        world.reconciliation = observe.reconciliation(environment(chaos), ROOT)
         passed, failed, lines = invariants.run_checks(world)
         if not failed or attempt == 3:
             return passed, failed, lines

@@ -4,7 +4,11 @@ does not share a bug with the code it checks)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 
@@ -98,3 +102,23 @@ def observe(base_url: str, book: Book, clients: list[Client], unexpected_exits: 
             base_url, service, "SELECT count(*) FROM messaging_deadletter WHERE replayed_at IS NULL"
         )[0][0]
     return world
+
+
+def reconciliation(env: dict[str, str], root: Path) -> list[str]:
+    """``manage.py reconcile`` against the suite's databases (``env``: the stack's environment,
+    so that it judges deadlines as the suite's deadline checker does): one line per disagreement."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "reconcile", "--json", "--grace", "0"],
+        cwd=root,
+        env={**env, "DJANGO_SETTINGS_MODULE": "lotus.settings"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode not in (0, 1):
+        return [f"reconcile failed with status {result.returncode}: {result.stderr.strip()[-500:]}"]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    judged = ", ".join(f"{count} {what.replace('_', ' ')}" for what, count in report["judged"].items())
+    print(f"reconcile: {report['total']} disagreement(s); judged {judged}", flush=True)
+    return [disagreement["line"] for disagreement in report["disagreements"]]

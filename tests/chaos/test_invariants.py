@@ -108,3 +108,13 @@ def test_leftovers_and_exits_are_reported_with_details():
     assert failed == 3
     assert any("relay-billing exited with 0" in line for line in lines)
     assert any("billing: 2 unsent outbox rows" in line for line in lines)
+
+
+def test_disagreements_of_reconcile_fail_their_check_with_each_line():
+    world = healthy()
+    world.reconciliation = [
+        "charge: order 0b7e charge 3: order is Cancelled; charge is paid, expected dropped or refunded"
+    ]
+    assert failing(world) == {"services_reconcile"}
+    _, _, lines = invariants.run_checks(world)
+    assert any("order 0b7e charge 3: order is Cancelled" in line for line in lines)

@@ -3,9 +3,12 @@ real PostgreSQL and Kafka, started once per session by ``scripts/stack.sh``."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -66,8 +69,27 @@ class Stack:
         return Api(self.url, login.json()["access"])
 
 
+def reconciled(env: dict[str, str], *, within: float = 60.0) -> list[str]:
+    """``manage.py reconcile`` against the stack's databases until the services agree (messages
+    of the last tests may still travel) or ``within`` seconds pass; the last disagreements."""
+    run_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "lotus.settings"}
+    command = [sys.executable, "manage.py", "reconcile", "--json", "--grace", "0"]
+    deadline = time.monotonic() + within
+    while True:
+        result = subprocess.run(command, cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=120)
+        if result.returncode not in (0, 1):
+            return [f"reconcile failed ({result.returncode}): {result.stderr[-2000:]}"]
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        lines = [disagreement["line"] for disagreement in report["disagreements"]]
+        if not lines or time.monotonic() > deadline:
+            return lines
+        time.sleep(2)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Stack:
+    """The stack, started once; at the end of the session, before it stops, every service must
+    agree about every saga the tests ran (``manage.py reconcile`` reports 0 disagreements)."""
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         pytest.fail("end-to-end tests need DATABASE_URL pointing at PostgreSQL (make test sets it)")
     script = ROOT / "scripts" / "stack.sh"
@@ -76,5 +98,7 @@ def stack() -> Stack:
         exported = subprocess.run([script, "env", STACK], check=True, cwd=ROOT, capture_output=True, text=True).stdout
         env = dict(shlex.split(line.removeprefix("export "))[0].split("=", 1) for line in exported.splitlines() if line)
         yield Stack(env)
+        disagreements = reconciled(env)
+        assert not disagreements, "reconcile after the end-to-end tests:\n" + "\n".join(disagreements)
     finally:
         subprocess.run([script, "stop", STACK], cwd=ROOT, check=False)

@@ -120,7 +120,7 @@ OPTIONAL_ROUTES = {"/admin": "admin", "/metrics": "profiles"}
 API_PREFIXES = ("/profile", "/billing", "/order", "/stock", "/delivery", "/notification")
 
 # The image's commands: what the chart may run from the Lotus image.
-MANAGE_COMMANDS = {"relay", "consume", "expire_orders", "createdbs", "migrateall", "kafka_topics", "seed"}
+MANAGE_COMMANDS = {"relay", "consume", "expire_orders", "createdbs", "migrateall", "kafka_topics", "seed", "reconcile"}
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -156,6 +156,12 @@ def _render(scenario: str) -> tuple[dict, ...]:
 def render(scenario: str) -> list[dict]:
     """The manifests of a scenario (a fresh copy: tests may not change the cache)."""
     return copy.deepcopy(list(_render(scenario)))
+
+
+def render_with(*assignments: str) -> list[dict]:
+    """The manifests of the defaults with ``--set`` ``assignments``."""
+    out = helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *sets(*assignments)).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
 def of_kind(docs: list[dict], kind: str) -> dict[str, dict]:
@@ -367,11 +373,11 @@ def owner_of(doc: dict) -> str:
     labels = doc["metadata"]["labels"]
     if labels.get("lotus/service"):
         return labels["lotus/service"]
-    return "admin" if labels["app.kubernetes.io/component"] == "admin" else "jobs"
+    return "admin" if labels["app.kubernetes.io/component"] in {"admin", "reconcile"} else "jobs"
 
 
 #: The databases each kind of workload opens; a service's own pods open only its own.
-DATABASES_OF = {"admin": SERVICES, "migrate": SERVICES, "seed": SERVICES, "kafka-topics": ()}
+DATABASES_OF = {"admin": SERVICES, "reconcile": SERVICES, "migrate": SERVICES, "seed": SERVICES, "kafka-topics": ()}
 
 
 def sasl(scenario: str) -> bool:
@@ -523,6 +529,8 @@ def test_postgresql_roles_script_covers_every_service_and_the_admins_tables():
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.models import Session
 
+    from reconciliation.models import ReconciliationRun
+
     docs = render("defaults")
     statefulset = of_kind(docs, "StatefulSet")[f"{RELEASE}-postgresql"]
     mounts = {m["mountPath"]: m["name"] for m in pod_spec(statefulset)["containers"][0]["volumeMounts"]}
@@ -537,7 +545,12 @@ def test_postgresql_roles_script_covers_every_service_and_the_admins_tables():
     assert "REVOKE ALL ON DATABASE" in script
     assert "NOSUPERUSER NOCREATEDB NOCREATEROLE" in script
     granted = set(re.findall(r"GRANT [A-Za-z, ()_]+ ON public\.(\w+) TO", script))
-    assert granted == {Session._meta.db_table, get_user_model()._meta.db_table, LogEntry._meta.db_table}
+    assert granted == {
+        Session._meta.db_table,
+        get_user_model()._meta.db_table,
+        LogEntry._meta.db_table,
+        ReconciliationRun._meta.db_table,
+    }
     assert f"GRANT UPDATE (last_login) ON public.{get_user_model()._meta.db_table}" in script
 
     migrate = of_kind(docs, "Job")[f"{RELEASE}-migrate"]
@@ -822,6 +835,32 @@ def test_the_admin_runs_on_its_own_with_read_only_roles():
         assert urlsplit(env[f"DATABASE_URL_{service.upper()}"][1]).username == f"lotus_{service}_ro"
     assert of_kind(docs, "Service")[f"{RELEASE}-admin"]["spec"]["selector"] == pod_spec_labels(admin, selector=True)
     assert f"{RELEASE}-admin" not in of_kind(render("laptop"), "Deployment")
+
+
+def test_the_reconciliation_runs_on_a_schedule_with_the_admins_read_only_roles():
+    docs = render("defaults")
+    reconcile = of_kind(docs, "Deployment")[f"{RELEASE}-reconcile"]
+    (container,) = pod_spec(reconcile)["containers"]
+    assert argv(container) == ["python", "manage.py", "reconcile", "--every", "300"]
+    assert reconcile["spec"]["replicas"] == 1
+    assert reconcile["spec"]["strategy"] == {"type": "Recreate"}
+    env = resolve_env(container, docs)
+    assert env["LOTUS_RECONCILE_GRACE_SECONDS"] == ("value", "60")
+    for service in SERVICES:
+        assert urlsplit(env[f"DATABASE_URL_{service.upper()}"][1]).username == f"lotus_{service}_ro"
+    assert "KAFKA_SASL_PASSWORD" not in env, "it reads only databases"
+    policy = of_kind(docs, "NetworkPolicy")[f"{RELEASE}-postgresql"]
+    sources = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0]["values"]
+    assert "reconcile" in sources
+    assert f"{RELEASE}-reconcile" not in of_kind(render("laptop"), "Deployment"), "no admin Secret, no reconcile"
+    tuned = of_kind(render_with("reconcile.everySeconds=60", "reconcile.graceSeconds=5"), "Deployment")[
+        f"{RELEASE}-reconcile"
+    ]
+    (container,) = pod_spec(tuned)["containers"]
+    assert argv(container)[-1] == "60"
+    assert {"name": "LOTUS_RECONCILE_GRACE_SECONDS", "value": "5"} in container["env"]
+    disabled = render_with("reconcile.enabled=false")
+    assert f"{RELEASE}-reconcile" not in of_kind(disabled, "Deployment")
 
 
 def pod_spec_labels(doc: dict, *, selector: bool = False) -> dict[str, str]:

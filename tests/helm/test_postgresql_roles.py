@@ -186,6 +186,13 @@ def test_the_admins_roles_read_and_write_nothing_but_the_sign_in(migrated):
     with connect(port, "lotus_profiles_ro", "lotus_profiles") as conn:
         conn.execute("INSERT INTO django_session VALUES ('k', 'data', now() + interval '1 day')")
         conn.execute("UPDATE profiles_customer SET last_login = now()")
+        # manage.py reconcile, with the admin's roles, stores its runs and prunes the oldest.
+        conn.execute(
+            "INSERT INTO reconciliation_reconciliationrun"
+            " (started_at, duration_seconds, grace_seconds, disagreements, counts, judged)"
+            " VALUES (now(), 0.1, 60, '[]', '{}', '{}')"
+        )
+        conn.execute("DELETE FROM reconciliation_reconciliationrun")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("UPDATE profiles_customer SET is_superuser = true")
     with connect(port, "lotus_orders_ro", "lotus_orders") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
