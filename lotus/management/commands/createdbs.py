@@ -1,5 +1,6 @@
 """``manage.py createdbs``: create each service's database if it does not exist yet."""
 
+import time
 from pathlib import Path
 
 import psycopg
@@ -45,9 +46,23 @@ def _create_postgres_database(config: dict, *, fresh: bool) -> bool:
         connect_timeout=10,
     ) as conn:
         if fresh:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(config["NAME"])))
+            _drop_database(conn, config["NAME"])
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (config["NAME"],)).fetchone()
         if exists:
             return False
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
         return True
+
+
+def _drop_database(conn: psycopg.Connection, name: str, *, attempts: int = 20) -> None:
+    """``DROP … WITH (FORCE)`` ends the database's sessions, but PostgreSQL refuses to end an
+    autovacuum worker's (it belongs to no role the user may signal): one is often busy on a
+    database a benchmark or test has just filled. It ends within seconds; try again until then."""
+    for attempt in range(1, attempts + 1):
+        try:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == attempts:
+                raise
+            time.sleep(0.5)
