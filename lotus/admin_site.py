@@ -52,3 +52,17 @@ class LotusAdminSite(admin.AdminSite):
 
 class LotusAdminConfig(AdminConfig):
     default_site = "lotus.admin_site.LotusAdminSite"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A model the admin shows and never changes: no add, change or delete (saga state, records
+    of what was found). The operator acts through the services instead."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

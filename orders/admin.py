@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from lotus.admin_site import ReadOnlyAdmin
 from orders.models import Order, OrderTransition, Product
 
 
@@ -52,7 +53,7 @@ class EscalatedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "saga",
@@ -87,12 +88,3 @@ class OrderAdmin(admin.ModelAdmin):
     @admin.display(description="saga")
     def saga(self, order: Order) -> str:
         return format_html('<a href="{}">saga</a>', reverse("sagas:saga", args=[order.id]))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

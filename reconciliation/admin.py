@@ -2,19 +2,11 @@
 
 from django.contrib import admin
 
+from lotus.admin_site import ReadOnlyAdmin
 from reconciliation.models import ReconciliationRun
 
 
 @admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(admin.ModelAdmin):
+class ReconciliationRunAdmin(ReadOnlyAdmin):
     list_display = ("started_at", "total", "counts", "duration_seconds", "grace_seconds")
     readonly_fields = ("started_at", "duration_seconds", "grace_seconds", "counts", "judged", "disagreements")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
