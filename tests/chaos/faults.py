@@ -3,6 +3,12 @@
 Process faults go through the supervisor (which restarts what was killed); infrastructure
 faults go through :class:`~tests.chaos.infra.Infra`. Every fault is printed with a timestamp
 when it starts, so that a failure can be lined up with the process logs.
+
+On the three-broker cluster (``--brokers 3``) the broker faults kill nodes of the cluster: one
+at a time (the partition leaders move and writes go on), or two at once (fewer than
+``min.insync.replicas`` left: writes stop until they are back). Each such fault waits, after the
+restart, until every partition is fully in sync again, so that the next one hits a whole cluster
+(one at a time means one at a time); its times are kept for the figures of the summary.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from tests.chaos.cluster import BrokerFault, Cluster
 from tests.chaos.infra import Infra
 from tests.chaos.supervisor import Supervisor
 
@@ -20,6 +27,11 @@ FREEZE_SECONDS = 30
 BROKER_DOWN_SECONDS = 20
 KAFKA_CUT_SECONDS = 20
 POSTGRES_CUT_SECONDS = 10
+NODE_DOWN_SECONDS = (15, 20)  # one node of the cluster, drawn between these
+DOUBLE_DOWN_SECONDS = 20  # two nodes at once
+IN_SYNC_TIMEOUT = 180  # after a restart, the wait for every partition to be fully in sync
+#: How often a single-node kill picks the node leading the most partitions rather than any node.
+LEADER_SHARE = 0.5
 
 #: Which kind of process a SIGKILL picks, and how often.
 KILL_WEIGHTS = {"relay": 35, "consume": 35, "web": 20, "deadlines": 10}
@@ -33,6 +45,8 @@ class Sizes:
     postgres_restarts: int
     kafka_cuts: int
     postgres_cuts: int
+    node_kills: int = 0  # one node of the cluster
+    double_kills: int = 0  # two nodes at once
 
     def plan(self, rng: random.Random) -> list[str]:
         """The faults in a seeded random order; kills name the kind of process (``kill:relay``),
@@ -46,6 +60,8 @@ class Sizes:
             + ["postgres-restart"] * self.postgres_restarts
             + ["kafka-cut"] * self.kafka_cuts
             + ["postgres-cut"] * self.postgres_cuts
+            + ["node-kill"] * self.node_kills
+            + ["double-kill"] * self.double_kills
         )
         rng.shuffle(faults)
         return faults
@@ -53,6 +69,27 @@ class Sizes:
 
 SHORT = Sizes(kills=8, freezes=1, broker_crashes=1, postgres_restarts=1, kafka_cuts=0, postgres_cuts=1)
 FULL = Sizes(kills=62, freezes=3, broker_crashes=2, postgres_restarts=2, kafka_cuts=1, postgres_cuts=1)
+#: The three-broker variant: broker kills, and fewer process faults to keep the saga stressed.
+CLUSTER_SHORT = Sizes(
+    kills=6,
+    freezes=0,
+    broker_crashes=0,
+    postgres_restarts=0,
+    kafka_cuts=0,
+    postgres_cuts=0,
+    node_kills=2,
+    double_kills=1,
+)
+CLUSTER_FULL = Sizes(
+    kills=16,
+    freezes=1,
+    broker_crashes=0,
+    postgres_restarts=1,
+    kafka_cuts=0,
+    postgres_cuts=0,
+    node_kills=6,
+    double_kills=1,
+)
 
 
 def say(message: str) -> None:
@@ -60,9 +97,19 @@ def say(message: str) -> None:
 
 
 class Injector:
-    def __init__(self, supervisor: Supervisor, infra: Infra, sizes: Sizes, seed: int, interval: float) -> None:
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        infra: Infra,
+        sizes: Sizes,
+        seed: int,
+        interval: float,
+        cluster: Cluster | None = None,
+    ) -> None:
         self.supervisor = supervisor
         self.infra = infra
+        self.cluster = cluster
+        self.broker_faults: list[BrokerFault] = []
         self.rng = random.Random(seed)
         self.plan = sizes.plan(self.rng)
         self.interval = interval
@@ -93,6 +140,7 @@ class Injector:
         """About how long the plan takes (the intervals plus the faults that last)."""
         lasting = {"broker-crash": BROKER_DOWN_SECONDS + 12, "kafka-cut": KAFKA_CUT_SECONDS}
         lasting |= {"postgres-cut": POSTGRES_CUT_SECONDS, "postgres-restart": 3}
+        lasting |= {"node-kill": sum(NODE_DOWN_SECONDS) / 2 + 15, "double-kill": DOUBLE_DOWN_SECONDS + 20}
         return sum(self.interval + lasting.get(fault, 0) for fault in self.plan)
 
     def kill(self, kind: str) -> None:
@@ -130,6 +178,47 @@ class Injector:
         time.sleep(BROKER_DOWN_SECONDS)
         self.infra.start_broker()
         say("Kafka broker is back")
+
+    def node_kill(self) -> None:
+        """SIGKILL one node of the cluster: often the one leading the most partitions."""
+        leaders = self._leaders()
+        busiest = max(self.infra.nodes, key=lambda node: leaders[node])
+        node = busiest if self.rng.random() < LEADER_SHARE else self.rng.choice(self.infra.nodes)
+        self._kill_nodes((node,), self.rng.uniform(*NODE_DOWN_SECONDS), leaders, "SIGKILL Kafka node")
+
+    def double_kill(self) -> None:
+        """SIGKILL two nodes at once: fewer than min.insync.replicas remain, writes stop."""
+        nodes = tuple(sorted(self.rng.sample(self.infra.nodes, 2)))
+        self._kill_nodes(nodes, DOUBLE_DOWN_SECONDS, self._leaders(), "SIGKILL Kafka nodes")
+
+    def _leaders(self) -> Counter[int]:
+        assert self.cluster is not None, "node faults need the cluster (--brokers 3)"
+        try:
+            return self.cluster.leaders()
+        except Exception:  # noqa: BLE001 - a cluster that does not answer has no leaders to prefer
+            return Counter()
+
+    def _kill_nodes(self, nodes: tuple[int, ...], down: float, leaders: Counter[int], what: str) -> None:
+        assert self.cluster is not None
+        led = sum(leaders[node] for node in nodes)
+        names = " and ".join(map(str, nodes))
+        say(f"{what} {names} (leading {led} partitions); back in {down:.0f} s")
+        fault = BrokerFault(nodes=nodes, led=led, killed=time.monotonic())
+        for node in nodes:
+            self.infra.kill_broker(node)
+        self.broker_faults.append(fault)
+        self.injected["Kafka node SIGKILL" if len(nodes) == 1 else "two Kafka nodes SIGKILL"] += 1
+        time.sleep(max(0.0, down - (time.monotonic() - fault.killed)))
+        fault.restarted = time.monotonic()
+        self.infra.start_broker(*nodes)
+        fault.ready = time.monotonic()
+        say(
+            f"Kafka {fault.label} back after {fault.ready - fault.restarted:.1f} s; waiting for every partition in sync"
+        )
+        fault.recovered = self.cluster.wait_in_sync(IN_SYNC_TIMEOUT)
+        if fault.recovered is None:
+            raise RuntimeError(f"partitions still under-replicated {IN_SYNC_TIMEOUT} s after {fault.label} came back")
+        say(f"every partition in sync again, {fault.recovered - fault.restarted:.1f} s after the restart")
 
     def postgres_restart(self) -> None:
         say("restart PostgreSQL (fast shutdown)")

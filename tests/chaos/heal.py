@@ -20,15 +20,16 @@ REMEDY_AGAIN_SECONDS = 10
 
 
 def restore(supervisor: Supervisor, infra: Infra, injector: Injector, urls: list[str], timeout: float = 120) -> None:
-    """Every process runs, the broker and PostgreSQL answer, no rule cuts the network."""
+    """Every process runs, every broker and PostgreSQL answer, no rule cuts the network."""
     injector.stop.set()
     injector.thread.join(timeout=60)
     infra.heal(infra.kafka_port)
     infra.heal(infra.pg_port)
     supervisor.thaw_all()
-    if infra.broker_pid() is None or not _alive(infra.broker_pid()):
-        say("the broker is down; starting it")
-        infra.start_broker()
+    down = infra.down_nodes()
+    if down:
+        say(f"Kafka node(s) {', '.join(map(str, down))} down; starting them")
+        infra.start_broker(*down)
     deadline = time.monotonic() + timeout
     while not (infra.postgres_ready() and supervisor.all_running() and all(map(ready, urls))):
         if time.monotonic() > deadline:
@@ -93,14 +94,6 @@ def _remedy(clients: list[Client], operator: Client, remedied: dict[tuple[str, s
             client.top_up(int(shortfall.to_integral_value()) + 1, attempts=30)
     for product, count in goods.items():
         operator.call("GET", f"/stock/add?idSubscription={product}&count={count}", attempts=20).raise_for_status()
-
-
-def _alive(pid: int | None) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return "State:\tZ" not in status.read()
-    except OSError:
-        return False
 
 
 def ready(url: str) -> bool:

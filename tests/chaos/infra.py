@@ -1,8 +1,12 @@
-"""The suite's own PostgreSQL cluster, Kafka broker and loopback firewall rules.
+"""The suite's own PostgreSQL cluster, Kafka broker (or cluster of brokers) and loopback firewall rules.
 
 They are separate from the shared ones on 5432 and 9092 (other people's tests run there), so
-that restarting PostgreSQL, killing the broker or cutting the network touches nobody else.
+that restarting PostgreSQL, killing a broker or cutting the network touches nobody else.
 ``scripts/chaos.sh`` creates them; this module only crashes, restarts and cuts them.
+
+With ``brokers`` > 1 the Kafka side is the KRaft cluster of ``scripts/kafka.sh``
+(``LOTUS_KAFKA_BROKERS``): node *i* listens on ``kafka_port + 2 (i - 1)``, its controller on the
+port after it, and keeps its state (``kafka.pid`` among it) in ``<kafka_state>/node-<i>``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,19 @@ class Infra:
     pg_port: int = 5499
     kafka_port: int = 9192
     kafka_controller_port: int = 9193
+    brokers: int = 1
 
     @property
     def kafka_state(self) -> Path:
         return self.root / "var" / "chaos" / "kafka"
+
+    @property
+    def nodes(self) -> list[int]:
+        """The Kafka node ids, 1 to ``brokers``."""
+        return list(range(1, self.brokers + 1))
+
+    def node_port(self, node: int) -> int:
+        return self.kafka_port + 2 * (node - 1)
 
     @property
     def database_url(self) -> str:
@@ -36,7 +49,7 @@ class Infra:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{self.node_port(node)}" for node in self.nodes)
 
     # -- PostgreSQL --------------------------------------------------------------------------
     def restart_postgres(self) -> None:
@@ -57,27 +70,36 @@ class Infra:
             "LOTUS_KAFKA_PORT": str(self.kafka_port),
             "LOTUS_KAFKA_CONTROLLER_PORT": str(self.kafka_controller_port),
             "LOTUS_KAFKA_STATE_DIR": str(self.kafka_state),
+            "LOTUS_KAFKA_BROKERS": str(self.brokers),
         }
 
-    def broker_pid(self) -> int | None:
+    def broker_pid(self, node: int = 1) -> int | None:
+        state = self.kafka_state / f"node-{node}" if self.brokers > 1 else self.kafka_state
         try:
-            return int((self.kafka_state / "kafka.pid").read_text().strip())
+            return int((state / "kafka.pid").read_text().strip())
         except (OSError, ValueError):
             return None
 
-    def kill_broker(self) -> None:
-        pid = self.broker_pid()
+    def down_nodes(self) -> list[int]:
+        """The nodes whose broker process does not run (killed, or never started)."""
+        return [node for node in self.nodes if not _alive(self.broker_pid(node))]
+
+    def kill_broker(self, node: int = 1) -> None:
+        """SIGKILL the broker of ``node`` (the only one by default) and wait until it is gone."""
+        pid = self.broker_pid(node)
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             for _ in range(50):
-                if not Path(f"/proc/{pid}").exists():
+                if not _alive(pid):
                     break
                 time.sleep(0.1)
 
-    def start_broker(self) -> None:
-        """Start it again on the same data directory: the topics and offsets survive."""
-        _run([str(self.root / "scripts" / "kafka.sh"), "start"], env=self._kafka_env())
+    def start_broker(self, *nodes: int) -> None:
+        """Start the given nodes (every one not running by default) again on their data
+        directories, and wait until they answer: the topics and offsets survive."""
+        argv = [str(self.root / "scripts" / "kafka.sh"), "start"]
+        _run(argv + [str(node) for node in nodes] if self.brokers > 1 else argv, env=self._kafka_env())
 
     def stop_broker(self) -> None:
         subprocess.run([str(self.root / "scripts" / "kafka.sh"), "stop"], env=self._kafka_env())
@@ -108,6 +130,15 @@ def remove_chain() -> None:
         pass
     subprocess.run(["iptables", "-F", CHAIN], capture_output=True)
     subprocess.run(["iptables", "-X", CHAIN], capture_output=True)
+
+
+def _alive(pid: int | None) -> bool:
+    """A live process (not a zombie left for its parent to reap)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "State:\tZ" not in status.read()
+    except OSError:
+        return False
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> None:

@@ -72,6 +72,11 @@ class World:
     unexpected_exits: list[str] = field(default_factory=list)
     # `manage.py reconcile` against the suite's databases: one line per disagreement
     reconciliation: list[str] = field(default_factory=list)
+    # the three-broker variant: {topic: (replicas of each partition, min.insync.replicas)} read
+    # back from the cluster, what they must be, and the acknowledged probe records not read back
+    replication: dict[str, tuple[list[int], str]] = field(default_factory=dict)
+    expected_replication: tuple[int, int] = (1, 1)  # replication factor, min.insync.replicas
+    lost_probe_records: list[str] = field(default_factory=list)
 
 
 def _first(problems: list[str], limit: int = 5) -> list[str]:
@@ -255,11 +260,36 @@ CHECKS: list[tuple[str, Callable[[World], list[str]]]] = [
 ]
 
 
-def run_checks(world: World) -> tuple[int, int, list[str]]:
-    """(passed, failed, printed lines)."""
+def topics_replicated(world: World) -> list[str]:
+    factor, min_insync = world.expected_replication
+    if not world.replication:
+        return ["no topic of the run was found on the cluster"]
+    problems = []
+    for topic, (replicas, configured) in sorted(world.replication.items()):
+        short = sorted({count for count in replicas if count != factor})
+        if short:
+            problems.append(f"{topic}: partitions with {short} replicas, not {factor}")
+        if configured != str(min_insync):
+            problems.append(f"{topic}: min.insync.replicas={configured}, not {min_insync}")
+    return problems
+
+
+def nothing_acknowledged_lost(world: World) -> list[str]:
+    return list(world.lost_probe_records)
+
+
+#: Checked on the three-broker cluster besides every check of CHECKS.
+CLUSTER_CHECKS: list[tuple[str, Callable[[World], list[str]]]] = [
+    ("every topic has replication factor 3 and min.insync.replicas 2 (read back)", topics_replicated),
+    ("nothing acknowledged is lost: every acknowledged probe record is in its topic", nothing_acknowledged_lost),
+]
+
+
+def run_checks(world: World, checks: list | None = None) -> tuple[int, int, list[str]]:
+    """(passed, failed, printed lines) of ``checks`` (CHECKS by default)."""
     passed = failed = 0
     lines = []
-    for title, check in CHECKS:
+    for title, check in CHECKS if checks is None else checks:
         problems = check(world)
         if problems:
             failed += 1
