@@ -180,6 +180,7 @@ class Probe:
     acks: list[Ack] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     sent: int = 0
+    found: set[tuple[int, int, int]] = field(default_factory=set)  # what read_back read
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -203,24 +204,30 @@ class Probe:
         seq = 0
         next_tick = time.monotonic()
         while not self.stopping.is_set():
-            for partition in range(PROBE_PARTITIONS):
-                seq += 1
-                sent = time.monotonic()
-                try:
-                    self.producer.produce(
-                        self.topic,
-                        value=str(seq).encode(),
-                        partition=partition,
-                        on_delivery=lambda error, message, seq=seq, sent=sent: self._delivered(
-                            error, message, seq, sent
-                        ),
-                    )
-                    self.sent += 1
-                except (BufferError, KafkaException) as error:
-                    self.errors[f"produce: {error}"] += 1
-            self.producer.poll(0)
-            next_tick += PROBE_INTERVAL
-            self.producer.poll(max(0.0, next_tick - time.monotonic()))
+            try:
+                for partition in range(PROBE_PARTITIONS):
+                    seq += 1
+                    self._produce(seq, partition)
+                self.producer.poll(0)
+                next_tick = max(next_tick + PROBE_INTERVAL, time.monotonic())  # no catching up after a stall
+                while (left := next_tick - time.monotonic()) > 0:
+                    self.producer.poll(left)  # returns early when it served a verdict
+            except Exception as error:  # noqa: BLE001 - the probe goes on; its errors are in the summary
+                self.errors[f"probe: {error!r}"[:120]] += 1
+                time.sleep(PROBE_INTERVAL)
+
+    def _produce(self, seq: int, partition: int) -> None:
+        sent = time.monotonic()
+        try:
+            self.producer.produce(
+                self.topic,
+                value=str(seq).encode(),
+                partition=partition,
+                on_delivery=lambda error, message: self._delivered(error, message, seq, sent),
+            )
+            self.sent += 1
+        except (BufferError, KafkaException) as error:
+            self.errors[f"produce: {error}"] += 1
 
     def _delivered(self, error: KafkaError | None, message, seq: int, sent: float) -> None:
         if error is not None:
@@ -272,6 +279,7 @@ class Probe:
                     done.add(message.partition())
         finally:
             consumer.close()
+        self.found = found
         return found
 
 
@@ -315,4 +323,10 @@ def figures(faults: list[BrokerFault], probe: Probe) -> list[str]:
         f"probe: {probe.sent} records sent (acks=all, idempotent, every 100 ms to each of {PROBE_PARTITIONS} "
         f"partitions), {len(acks)} acknowledged; failed: {failed}"
     )
+    if probe.found:
+        copies = Counter(seq for _, _, seq in probe.found)
+        lines.append(
+            f"probe topic read back: {len(probe.found)} records, {len(lost(acks, probe.found))} acknowledged ones "
+            f"missing, {sum(n - 1 for n in copies.values())} written twice (a retry after an epoch bump: allowed)"
+        )
     return lines
