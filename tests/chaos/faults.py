@@ -140,7 +140,8 @@ class Injector:
         """About how long the plan takes (the intervals plus the faults that last)."""
         lasting = {"broker-crash": BROKER_DOWN_SECONDS + 12, "kafka-cut": KAFKA_CUT_SECONDS}
         lasting |= {"postgres-cut": POSTGRES_CUT_SECONDS, "postgres-restart": 3}
-        lasting |= {"node-kill": sum(NODE_DOWN_SECONDS) / 2 + 15, "double-kill": DOUBLE_DOWN_SECONDS + 20}
+        # A node takes 15-30 s to start again on a busy machine (a JVM, then the metadata to catch up).
+        lasting |= {"node-kill": sum(NODE_DOWN_SECONDS) / 2 + 25, "double-kill": DOUBLE_DOWN_SECONDS + 30}
         return sum(self.interval + lasting.get(fault, 0) for fault in self.plan)
 
     def kill(self, kind: str) -> None:
