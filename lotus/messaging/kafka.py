@@ -78,8 +78,10 @@ def _common() -> dict[str, object]:
     return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, "client.id": "lotus", **security_config()}
 
 
-def make_producer(**overrides: object) -> Producer:
-    """An idempotent producer: acks from all in-sync replicas, no duplicates on retry, in order."""
+def producer_config(**overrides: object) -> dict[str, object]:
+    """An idempotent producer's configuration: acks from all in-sync replicas (at least
+    ``KAFKA["MIN_INSYNC_REPLICAS"]`` of them, or the broker refuses the write), no duplicates on
+    retry, in order. Overrides may tune batching and timeouts, never weaken those."""
     config = {
         **_common(),
         "enable.idempotence": True,
@@ -93,7 +95,15 @@ def make_producer(**overrides: object) -> Producer:
         "topic.metadata.propagation.max.ms": 10000,
         **overrides,
     }
-    return Producer(config)
+    weakened = {key: config[key] for key in ("acks", "enable.idempotence") if config[key] not in ("all", True)}
+    if weakened:
+        raise ValueError(f"a Lotus producer acknowledges from all in-sync replicas, idempotently (not {weakened})")
+    return config
+
+
+def make_producer(**overrides: object) -> Producer:
+    """A producer with :func:`producer_config`."""
+    return Producer(producer_config(**overrides))
 
 
 def make_consumer(group_id: str, **overrides: object) -> Consumer:
