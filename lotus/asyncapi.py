@@ -23,7 +23,7 @@ drift from what runs:
   ``<service>.deadletter``), with the Kafka bindings :func:`ensure_topics` creates them with.
 
 The document describes the code, not one deployment: topic names are the logical ones (a
-deployment may prefix them, ``LOTUS_KAFKA_NAMESPACE``), partitions and retention are the defaults
+deployment may prefix them, ``LOTUS_KAFKA_NAMESPACE``), partitions, replicas and retention are the defaults
 of :mod:`lotus.conf`, and the broker is a placeholder (``KAFKA_BOOTSTRAP_SERVERS``), so that the
 same document is committed (``docs/asyncapi.json``, checked by a test like ``makemigrations
 --check``) and served (``/api/asyncapi.json``) without publishing a broker's address.
@@ -55,8 +55,6 @@ ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING_VERSION = "0.5.0"
 #: Where ``manage.py asyncapi --output`` writes the committed document (relative to the project).
 DOCUMENT_PATH = Path("docs") / "asyncapi.json"
-#: ``ensure_topics`` creates every topic with one replica.
-REPLICAS = 1
 CLIENT_ID = "lotus"
 
 #: Headers the publisher sets on every record (lotus.messaging.producer) and the one that
@@ -303,7 +301,7 @@ def _channel(topic: str, *, description: str | None = None) -> dict[str, Any]:
             "kafka": {
                 "topic": topic,
                 "partitions": kafka["PARTITIONS"],
-                "replicas": REPLICAS,
+                "replicas": kafka["REPLICATION_FACTOR"],
                 "topicConfiguration": {"retention.ms": round(kafka["RETENTION_HOURS"] * 3600 * 1000)},
                 "bindingVersion": KAFKA_BINDING_VERSION,
             }

@@ -37,8 +37,17 @@ DEFAULTS: dict[str, Any] = {
     "KAFKA": {
         # Prefix of every topic and consumer group ("": none; each test session takes a fresh one).
         "NAMESPACE": "",
-        # Partitions of each topic `manage.py kafka_topics` creates (consumers scale up to this).
+        # Partitions of each topic `manage.py kafka_topics` creates: up to this many consumers of
+        # one service share its work (a consumer beyond it idles, a hot standby); 3 lets each
+        # service run three. `kafka_topics --fix` raises it on existing topics (never lowers it).
         "PARTITIONS": 3,
+        # Copies of each partition, on as many brokers: a topic survives that many brokers lost, minus one.
+        # 1 for a single broker (a laptop); 3 for a cluster. More than the live brokers is refused.
+        "REPLICATION_FACTOR": 1,
+        # Copies that must have a record before the broker acknowledges it (the producer asks acks=all):
+        # an acknowledged record survives losing this many brokers, minus one, and writes stop while fewer
+        # are in sync. None: REPLICATION_FACTOR - 1, at least 1 (2 of 3).
+        "MIN_INSYNC_REPLICAS": None,
         # How long topics keep records (their `retention.ms`); the inbox must remember ids longer.
         "RETENTION_HOURS": 168.0,
     },
@@ -184,6 +193,7 @@ def resolve(lotus: Mapping[str, Any]) -> dict[str, Any]:
                 raise ImproperlyConfigured(f'LOTUS["{section}"] has no key {key!r}; its keys are {", ".join(defaults)}')
         resolved[section] = {**copy.deepcopy(defaults), **given}
     _check_retention(kafka=resolved["KAFKA"], inbox=resolved["INBOX"])
+    _check_replication(resolved["KAFKA"])
     _check_limits(throttle=resolved["THROTTLE"], pagination=resolved["PAGINATION"], billing=resolved["BILLING"])
     _check_admin(resolved["ADMIN"])
     return {name: MappingProxyType(value) if isinstance(value, dict) else value for name, value in resolved.items()}
@@ -218,6 +228,26 @@ def _check_retention(*, kafka: dict[str, Any], inbox: dict[str, Any]) -> None:
             f'INBOX["RETENTION_MARGIN_HOURS"] (LOTUS_INBOX_RETENTION_MARGIN_HOURS={margin:g}): a message Kafka '
             "still redelivers would be applied twice once its inbox id is pruned; raise "
             "LOTUS_INBOX_RETENTION_HOURS (or unset it for the default) or lower the topics' retention"
+        )
+
+
+def _check_replication(kafka: dict[str, Any]) -> None:
+    """Fill in the minimum in-sync replicas' default, and refuse what no cluster can satisfy:
+    a topic needs at least one partition and one copy, and a broker never acknowledges a write
+    that needs more in-sync copies than the partition has."""
+    partitions, factor = kafka["PARTITIONS"], kafka["REPLICATION_FACTOR"]
+    if partitions < 1 or factor < 1:
+        raise ImproperlyConfigured(
+            f'KAFKA["PARTITIONS"] (LOTUS_KAFKA_PARTITIONS={partitions}) and KAFKA["REPLICATION_FACTOR"] '
+            f"(LOTUS_KAFKA_REPLICATION_FACTOR={factor}) must be at least 1"
+        )
+    if kafka["MIN_INSYNC_REPLICAS"] is None:
+        kafka["MIN_INSYNC_REPLICAS"] = max(1, factor - 1)
+    if not 1 <= (insync := kafka["MIN_INSYNC_REPLICAS"]) <= factor:
+        raise ImproperlyConfigured(
+            f'KAFKA["MIN_INSYNC_REPLICAS"] (LOTUS_KAFKA_MIN_INSYNC_REPLICAS={insync}) must be between 1 and '
+            f'KAFKA["REPLICATION_FACTOR"] (LOTUS_KAFKA_REPLICATION_FACTOR={factor}): a broker would refuse every '
+            "write to a partition with fewer copies than it must keep in sync"
         )
 
 

@@ -38,6 +38,8 @@ LOTUS: dict[str, Any] = {
         NAMESPACE=("LOTUS_KAFKA_NAMESPACE", env.str),
         PARTITIONS=("LOTUS_KAFKA_PARTITIONS", env.int),
         RETENTION_HOURS=("LOTUS_KAFKA_RETENTION_HOURS", env.float),
+        REPLICATION_FACTOR=("LOTUS_KAFKA_REPLICATION_FACTOR", env.int),
+        MIN_INSYNC_REPLICAS=("LOTUS_KAFKA_MIN_INSYNC_REPLICAS", env.int),
     ),
     "RELAY": present(
         BATCH_SIZE=("LOTUS_RELAY_BATCH_SIZE", env.int),

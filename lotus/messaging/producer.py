@@ -33,6 +33,23 @@ from lotus.messaging.outbox import Row
 
 log = logging.getLogger(__name__)
 
+#: Errors that say the cluster cannot take writes now, whatever the record: no leader for the
+#: partition, fewer in-sync replicas than ``min.insync.replicas`` (two brokers of three down), or
+#: no answer in time. A row refused so is not at fault and is never parked for them.
+UNAVAILABLE = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+    }
+)
+
 
 @dataclass
 class Produced:
@@ -40,6 +57,8 @@ class Produced:
 
     delivered: list[Row] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
+    #: The refused rows whose error is the cluster's (:data:`UNAVAILABLE`), not theirs.
+    unavailable: set[int] = field(default_factory=set)
     #: The client failed for good (librdkafka's fatal errors) and was replaced.
     fatal: bool = False
 
@@ -106,6 +125,8 @@ class Publisher:
                 else:
                     produced.errors[row_id] = error.str()
                     produced.fatal = produced.fatal or error.fatal()
+                    if error.code() in UNAVAILABLE:
+                        produced.unavailable.add(row_id)
                 if spans is not None:
                     spans.answered(row_id, None if error is None else error.str())
 

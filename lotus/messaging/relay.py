@@ -23,7 +23,10 @@ A row the broker keeps refusing while it answers (a topic that is gone, a record
 parked after ``RELAY["MAX_ATTEMPTS"]`` refusals (:func:`lotus.messaging.outbox.record_refusal`):
 visible in the admin and the metrics, replayable (``manage.py outbox replay``), and no longer
 in the way of other keys. Refusals while the broker does not answer at all are an outage, not
-the row's fault, and are not counted.
+the row's fault, and are not counted; nor are those that say the cluster cannot take writes now
+(no partition leader, fewer in-sync replicas than ``min.insync.replicas``, no answer in time:
+:data:`lotus.messaging.producer.UNAVAILABLE`), which a replicated cluster gives while brokers
+are down, however long that lasts.
 
 The loop survives every database and broker failure (:mod:`lotus.messaging.recovery`).
 Once a minute it prunes old sent rows, old inbox ids, expired idempotency records, ended
@@ -161,13 +164,16 @@ class Relay:
 
     def _count_refusals(self, rows: list[Row], produced: Produced) -> None:
         """Some rows were not acknowledged: count a refusal against the first of each key,
-        if the broker answers (otherwise it is an outage); park those refused too often."""
+        if the broker answers and the error is the row's (otherwise it is an outage, or too few
+        in-sync replicas); park those refused too often."""
         delivered = {row.id for row in produced.delivered}
         first_of_key: dict[str, Row] = {}
         for row in rows:
             if row.id not in delivered:
                 first_of_key.setdefault(row.key, row)
-        refused = [row for row in first_of_key.values() if row.id in produced.errors]
+        refused = [
+            row for row in first_of_key.values() if row.id in produced.errors and row.id not in produced.unavailable
+        ]
         log.warning(
             "relay %s: %d of %d not acknowledged (%s)",
             self.service, len(rows) - len(delivered), len(rows),

@@ -24,6 +24,8 @@ ENVIRONMENT = [
     ("LOTUS_KAFKA_NAMESPACE", "ns1", "KAFKA", "NAMESPACE", "ns1"),
     ("LOTUS_KAFKA_PARTITIONS", "7", "KAFKA", "PARTITIONS", 7),
     ("LOTUS_KAFKA_RETENTION_HOURS", "48", "KAFKA", "RETENTION_HOURS", 48.0),
+    ("LOTUS_KAFKA_REPLICATION_FACTOR", "3", "KAFKA", "REPLICATION_FACTOR", 3),
+    ("LOTUS_KAFKA_MIN_INSYNC_REPLICAS", "2", "KAFKA", "MIN_INSYNC_REPLICAS", 2),
     ("LOTUS_RELAY_BATCH_SIZE", "123", "RELAY", "BATCH_SIZE", 123),
     ("LOTUS_RELAY_POLL_SECONDS", "0.5", "RELAY", "POLL_SECONDS", 0.5),
     ("LOTUS_RELAY_LEASE_SECONDS", "12.5", "RELAY", "LEASE_SECONDS", 12.5),
@@ -114,12 +116,21 @@ def test_without_a_lotus_setting_every_section_has_its_defaults():
     assert set(resolved) == set(DEFAULTS)
     assert resolved["SERVICES"] == SERVICES
     for section, defaults in DEFAULTS.items():
-        if section not in ("SERVICES", "INBOX"):
+        if section not in ("SERVICES", "INBOX", "KAFKA"):
             assert dict(resolved[section]) == defaults, section
+    # The minimum in-sync replicas' default follows the replication factor: one less, at least 1.
+    assert dict(resolved["KAFKA"]) == {**DEFAULTS["KAFKA"], "MIN_INSYNC_REPLICAS": 1}
     assert resolved["CONSUMER"]["MAX_ATTEMPTS"] == 5
     assert resolved["DEADLINES"]["CANCELLING"] == 300
     # The inbox default follows the topics' retention, plus the margin.
     assert dict(resolved["INBOX"]) == {"RETENTION_HOURS": 168 + 24, "RETENTION_MARGIN_HOURS": 24}
+
+
+@pytest.mark.parametrize(("factor", "insync"), [(1, 1), (2, 1), (3, 2), (5, 4)])
+def test_min_insync_replicas_defaults_to_one_less_than_the_replication_factor(factor, insync):
+    assert resolve({"KAFKA": {"REPLICATION_FACTOR": factor}})["KAFKA"]["MIN_INSYNC_REPLICAS"] == insync
+    given = resolve({"KAFKA": {"REPLICATION_FACTOR": factor, "MIN_INSYNC_REPLICAS": factor}})
+    assert given["KAFKA"]["MIN_INSYNC_REPLICAS"] == factor
 
 
 def test_given_keys_replace_their_defaults_and_the_others_stay():
@@ -140,6 +151,13 @@ def test_given_keys_replace_their_defaults_and_the_others_stay():
         ({"SERVICES": ["orders", "payments"]}, "unknown service(s) payments"),
         ({"INBOX": {"RETENTION_HOURS": 100}}, "(LOTUS_INBOX_RETENTION_HOURS=100) is shorter than"),
         ({"KAFKA": {"RETENTION_HOURS": 0}}, "(LOTUS_KAFKA_RETENTION_HOURS=0) must be positive"),
+        ({"KAFKA": {"REPLICATION_FACTOR": 0}}, "(LOTUS_KAFKA_REPLICATION_FACTOR=0) must be at least 1"),
+        ({"KAFKA": {"PARTITIONS": 0}}, "(LOTUS_KAFKA_PARTITIONS=0) and"),
+        (
+            {"KAFKA": {"REPLICATION_FACTOR": 2, "MIN_INSYNC_REPLICAS": 3}},
+            "(LOTUS_KAFKA_MIN_INSYNC_REPLICAS=3) must be between 1 and",
+        ),
+        ({"KAFKA": {"MIN_INSYNC_REPLICAS": 0}}, "(LOTUS_KAFKA_MIN_INSYNC_REPLICAS=0) must be between 1 and"),
         ({"THROTTLE": {"PLACE": "ten/min"}}, "(LOTUS_THROTTLE_PLACE='ten/min') must be a rate"),
         ({"THROTTLE": {"TOP_UP": "0/min"}}, "(LOTUS_THROTTLE_TOP_UP='0/min') must be a rate"),
         ({"THROTTLE": {"REGISTER": "5/week"}}, "(LOTUS_THROTTLE_REGISTER='5/week') must be a rate"),

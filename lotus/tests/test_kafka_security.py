@@ -113,3 +113,16 @@ def test_settings_read_the_environment():
         "sasl.password": "pw",
         "ssl.ca.location": "/etc/ca.pem",
     }
+
+
+def test_every_producer_waits_for_all_in_sync_replicas_idempotently(built):
+    kafka.make_producer(**{"linger.ms": 0, "bootstrap.servers": "127.0.0.1:1"})
+    ((name, config),) = built
+    assert name == "Producer"
+    assert config["acks"] == "all"
+    assert config["enable.idempotence"] is True
+    assert config["linger.ms"] == 0, "tuning is allowed"
+    for weaker in ({"acks": "1"}, {"acks": 0}, {"enable.idempotence": False}):
+        with pytest.raises(ValueError, match="all in-sync replicas, idempotently"):
+            kafka.make_producer(**weaker)
+    assert len(built) == 1, "a weakened producer is never built"

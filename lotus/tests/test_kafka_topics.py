@@ -10,7 +10,18 @@ import pytest
 from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, ResourceType
 from django.core.management import CommandError, call_command
 
-from lotus.messaging.kafka import all_topics, drop_topics, ensure_topics, make_admin, retention_mismatches
+from lotus.messaging.kafka import (
+    Difference,
+    Layout,
+    all_topics,
+    differences,
+    drop_topics,
+    ensure_topics,
+    layouts,
+    make_admin,
+    retention_mismatches,
+    wanted,
+)
 from lotus.testing import lotus_override, wait_for
 
 pytestmark = pytest.mark.integration
@@ -120,3 +131,60 @@ def test_wait_creates_nothing_and_returns_once_the_consumed_topics_exist(kafka_n
     with lotus_override("KAFKA", NAMESPACE=empty), pytest.raises(CommandError, match=f"{empty}.billing.events"):
         call_command("kafka_topics", "--wait", "--service", "orders", "--timeout", "0", stdout=io.StringIO())
     assert not topics_under(empty), "--wait created nothing"
+
+
+def test_kafka_topics_refuses_a_replication_factor_larger_than_the_live_brokers(kafka_namespace):
+    empty = f"rf{uuid.uuid4().hex[:8]}"
+    with lotus_override("KAFKA", NAMESPACE=empty, REPLICATION_FACTOR=2), pytest.raises(CommandError) as refused:
+        call_command("kafka_topics", stdout=io.StringIO())
+    message = str(refused.value)
+    assert "LOTUS_KAFKA_REPLICATION_FACTOR=2 needs 2 live brokers" in message
+    assert "has 1 (broker ids 1)" in message
+    assert "LOTUS_KAFKA_BROKERS=2 make up" in message
+    assert not topics_under(empty), "nothing was created"
+
+
+def test_kafka_topics_reports_each_difference_and_fix_changes_what_kafka_can(kafka_namespace):
+    with throwaway_namespace() as namespace:
+        narrow, wide = all_topics()[:2]
+        admin = make_admin()
+        futures = admin.create_topics(
+            [
+                # One partition, an hour's retention, and a minimum of in-sync copies it cannot have.
+                NewTopic(narrow, 1, 1, config={"retention.ms": "3600000", "min.insync.replicas": "2"}),
+                # More partitions than wanted: Kafka cannot take them away, and they do no harm.
+                NewTopic(wide, 5, 1, config={"retention.ms": str(168 * 3_600_000), "min.insync.replicas": "1"}),
+            ],
+            operation_timeout=30,
+        )
+        for future in futures.values():
+            future.result()
+        wait_for(lambda: topics_under(namespace) == {narrow, wide}, timeout=30)
+
+        out, err = io.StringIO(), io.StringIO()
+        call_command("kafka_topics", stdout=out, stderr=err)
+        assert "3 partitions, replication factor 1, min.insync.replicas 1, retention 168 h" in out.getvalue()
+        warnings = sorted(err.getvalue().splitlines())
+        assert warnings == sorted(
+            [
+                f"kafka_topics: warning: topic {narrow} has partitions 1, not LOTUS_KAFKA_PARTITIONS=3",
+                f"kafka_topics: warning: topic {narrow} has min.insync.replicas 2, "
+                "not LOTUS_KAFKA_MIN_INSYNC_REPLICAS=1",
+                f"kafka_topics: warning: topic {narrow} keeps records for 1 h (retention.ms=3600000), not "
+                "LOTUS_KAFKA_RETENTION_HOURS=168 (retention.ms=604800000); the inbox retention is checked against "
+                "the latter",
+                f"kafka_topics: warning: topic {wide} has partitions 5, not LOTUS_KAFKA_PARTITIONS=3 (Kafka cannot "
+                "remove partitions; the extra ones are harmless)",
+            ]
+        )
+        assert layouts([narrow])[narrow] == Layout(1, 1, 2, 3_600_000), "reported, not altered"
+
+        out, err = io.StringIO(), io.StringIO()
+        call_command("kafka_topics", "--fix", stdout=out, stderr=err)
+        fixed = [line for line in out.getvalue().splitlines() if line.startswith("kafka_topics: fixed: ")]
+        assert len(fixed) == 3, out.getvalue()
+        assert all(narrow in line for line in fixed)
+        assert err.getvalue().splitlines() == [line for line in warnings if wide in line], "the harmless one stays"
+        wait_for(lambda: layouts([narrow])[narrow].partitions == 3, timeout=30, message="the new partitions")
+        assert layouts([narrow, wide]) == {narrow: wanted(), wide: Layout(5, 1, 1, 168 * 3_600_000)}
+        assert differences() == [Difference(wide, "partitions", 5, 3)]

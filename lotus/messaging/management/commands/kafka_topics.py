@@ -1,12 +1,16 @@
-"""``manage.py kafka_topics``: create every Lotus topic that does not exist yet (retention
-``LOTUS_KAFKA_RETENTION_HOURS``) and warn about existing ones that keep records for another time,
-or (``--drop``) delete the topics of a throwaway namespace (``LOTUS_KAFKA_NAMESPACE``), or
-(``--wait --service NAME``) wait, creating nothing, until the topics a service consumes exist: a
-consumer does that before it subscribes where its principal may not create topics (the chart's
-broker with ACLs).
+"""``manage.py kafka_topics``: create every Lotus topic that does not exist yet, laid out as the
+settings say (``LOTUS_KAFKA_PARTITIONS``, ``LOTUS_KAFKA_REPLICATION_FACTOR``,
+``LOTUS_KAFKA_MIN_INSYNC_REPLICAS``, ``LOTUS_KAFKA_RETENTION_HOURS``), refusing a replication
+factor larger than the live brokers, and warn about existing topics laid out otherwise (``--fix``:
+change them where Kafka can in place), or (``--drop``) delete the topics of a throwaway namespace
+(``LOTUS_KAFKA_NAMESPACE``), or (``--wait --service NAME``) wait, creating nothing, until the
+topics a service consumes exist: a consumer does that before it subscribes where its principal
+may not create topics (the chart's broker with ACLs).
 
-A differing topic is only reported, not altered: the inbox retention is checked against the
-setting, so the operator has to know, but changing a live topic's retention is their call."""
+A differing topic is only reported unless ``--fix`` is given: the inbox retention is checked
+against the setting and acknowledged writes rely on the minimum in-sync replicas, so the operator
+has to know, but changing a live topic is their call. A replication factor is never changed here
+(it moves every partition's data between brokers): ``--fix`` fails while one differs."""
 
 import time
 
@@ -17,25 +21,35 @@ from django.core.management.base import BaseCommand, CommandError
 from lotus.bootstrap import handlers_for
 from lotus.conf import lotus_settings
 from lotus.messaging.kafka import (
+    ReplicationUnsatisfiable,
     all_topics,
+    differences,
     drop_topics,
     ensure_topics,
+    fix,
+    hours,
+    live_brokers,
     make_admin,
     physical_topic,
-    retention_mismatches,
-    retention_ms,
+    wanted,
 )
 from lotus.topology import SERVICES
 
 
 class Command(BaseCommand):
     help = (
-        "Create the contract and dead-letter topics (LOTUS_KAFKA_PARTITIONS partitions, "
-        "LOTUS_KAFKA_RETENTION_HOURS retention) and report existing topics with another retention."
+        "Create the contract and dead-letter topics (LOTUS_KAFKA_PARTITIONS, LOTUS_KAFKA_REPLICATION_FACTOR, "
+        "LOTUS_KAFKA_MIN_INSYNC_REPLICAS, LOTUS_KAFKA_RETENTION_HOURS) and report existing topics laid out otherwise."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--partitions", type=int, default=None)
+        parser.add_argument("--partitions", type=int, default=None, help="instead of LOTUS_KAFKA_PARTITIONS")
+        parser.add_argument(
+            "--fix",
+            action="store_true",
+            help="also change existing topics to the settings where Kafka can in place "
+            "(more partitions, min.insync.replicas, retention.ms)",
+        )
         parser.add_argument(
             "--drop", action="store_true", help="delete every topic under LOTUS_KAFKA_NAMESPACE instead"
         )
@@ -57,18 +71,34 @@ class Command(BaseCommand):
                 raise CommandError(f"kafka_topics --drop: {exc}") from exc
             self.stdout.write(f"kafka_topics: {len(dropped)} topics of {lotus_settings.KAFKA['NAMESPACE']} deleted")
             return
+        if options["partitions"] is not None and options["partitions"] < 1:
+            raise CommandError("kafka_topics: --partitions must be at least 1")
+        layout = wanted(partitions=options["partitions"])
         try:
             created = ensure_topics(partitions=options["partitions"])
-            mismatches = retention_mismatches()
+            found = differences(partitions=options["partitions"])
+            fixed = fix(found) if options["fix"] else []
+            brokers = live_brokers(make_admin())
+        except ReplicationUnsatisfiable as exc:
+            raise CommandError(f"kafka_topics: {exc}") from exc
         except KafkaException as exc:
             raise CommandError(f"Kafka at {settings.KAFKA_BOOTSTRAP_SERVERS} did not answer: {exc}") from exc
         total = len(all_topics())
-        self.stdout.write(f"kafka_topics: {len(created)} created, {total - len(created)} already there")
-        for topic, actual in mismatches.items():
-            self.stderr.write(
-                f"kafka_topics: warning: topic {topic} keeps records for {_hours(actual)} "
-                f"(retention.ms={actual}), not LOTUS_KAFKA_RETENTION_HOURS={lotus_settings.KAFKA['RETENTION_HOURS']:g} "
-                f"(retention.ms={retention_ms()}); the inbox retention is checked against the latter"
+        self.stdout.write(
+            f"kafka_topics: {len(created)} created, {total - len(created)} already there "
+            f"({len(brokers)} live brokers; {layout.partitions} partitions, replication factor "
+            f"{layout.replication_factor}, min.insync.replicas {layout.min_insync_replicas}, "
+            f"retention {hours(layout.retention_ms)})"
+        )
+        for difference in fixed:
+            self.stdout.write(f"kafka_topics: fixed: {difference.describe()}")
+        left = [difference for difference in found if difference not in fixed]
+        for difference in left:
+            self.stderr.write(f"kafka_topics: warning: {difference.describe()}")
+        if options["fix"] and (stuck := [d for d in left if d.field == "replication_factor"]):
+            raise CommandError(
+                f"kafka_topics --fix: {len(stuck)} topic(s) have another replication factor, which Kafka changes "
+                "only by reassigning their partitions (kafka-reassign-partitions.sh); the rest is fixed"
             )
 
     def _wait(self, services: list[str], timeout: float) -> None:
@@ -90,7 +120,3 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"kafka_topics: waiting for {', '.join(sorted(missing))}{f' ({error})' if error else ''}")
             time.sleep(2)
-
-
-def _hours(ms: int) -> str:
-    return "ever" if ms < 0 else f"{ms / 3_600_000:g} h"
