@@ -99,7 +99,7 @@ class Cluster:
     def __init__(self, bootstrap: str, brokers: int) -> None:
         self.bootstrap = bootstrap
         self.brokers = brokers
-        self.admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000})
+        self.admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000, "log_level": 2})
 
     def leaders(self, timeout: float = 10) -> Counter[int]:
         """How many partitions each node leads (every topic, internal ones too)."""
@@ -190,6 +190,7 @@ class Probe:
             {
                 "bootstrap.servers": self.bootstrap,
                 "client.id": "lotus-chaos-probe",
+                "log_level": 2,  # a node down is expected: its connection errors would flood the output
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 0,
@@ -254,6 +255,7 @@ class Probe:
                 "group.id": f"lotus-chaos-probe-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
+                "log_level": 2,
             }
         )
         found: set[tuple[int, int, int]] = set()
