@@ -31,7 +31,7 @@ PROBE_TIMEOUT_MS = 180_000
 class Ack:
     seq: int
     partition: int
-    offset: int
+    offset: int | None  # None: acknowledged without an offset (a duplicate of a batch the broker had)
     sent: float  # time.monotonic()
     acked: float
 
@@ -85,11 +85,14 @@ def first_ack_after(acks: list[Ack], moment: float) -> float | None:
 
 
 def lost(acked: list[Ack], found: set[tuple[int, int, int]]) -> list[str]:
-    """Acknowledged records not read back: ``found`` holds (partition, offset, seq) of the topic."""
+    """Acknowledged records not read back: ``found`` holds (partition, offset, seq) of the topic.
+    A record is looked for by its partition and sequence number: an acknowledgement may come
+    without an offset (the broker answered a retried batch as a duplicate of one it already had)."""
+    present = {(partition, seq) for partition, _, seq in found}
     return [
         f"probe record {ack.seq}, acknowledged at partition {ack.partition} offset {ack.offset}, is not in the topic"
         for ack in acked
-        if (ack.partition, ack.offset, ack.seq) not in found
+        if (ack.partition, ack.seq) not in present
     ]
 
 

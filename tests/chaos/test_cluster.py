@@ -55,6 +55,12 @@ def test_an_acknowledged_record_missing_from_the_topic_is_reported():
     found = {(0, 0, 0), (0, 2, 2)}
     assert cluster.lost(probe, found) == ["probe record 1, acknowledged at partition 0 offset 1, is not in the topic"]
     assert cluster.lost(probe, found | {(0, 1, 1)}) == []
+    # Acknowledged without an offset (a retried batch the broker already had): found by its number.
+    unknown = [Ack(seq=1, partition=0, offset=None, sent=1.0, acked=1.1)]
+    assert cluster.lost(unknown, {(0, 5, 1)}) == []
+    assert cluster.lost(unknown, {(1, 5, 1)}) == [
+        "probe record 1, acknowledged at partition 0 offset None, is not in the topic"
+    ]
 
 
 def cluster_world() -> invariants.World:
