@@ -9,7 +9,8 @@ export LOTUS_VENV := $(VENV)
 .PHONY: up test bench chaos fuzz lint check venv dev-venv kafka-start kafka-stop postgres-start down clean
 
 ## up: install, start Kafka, migrate and seed, then run web + relays + consumers until Ctrl-C
-##     (LOTUS_TRACING=zipkin: also a local trace viewer on 127.0.0.1:9411, every process traced to it)
+##     (LOTUS_TRACING=zipkin: also a local trace viewer on 127.0.0.1:9411, every process traced to it;
+##      LOTUS_KAFKA_BROKERS=3: on a local three-broker Kafka cluster, topics replicated 3 times)
 up: venv
 	@scripts/up.sh
 
@@ -55,7 +56,7 @@ kafka-stop:
 postgres-start:
 	@scripts/postgres.sh start
 
-## down: stop the Kafka broker and the PostgreSQL cluster that the scripts started
+## down: stop the Kafka broker (or cluster) and the PostgreSQL cluster that the scripts started
 down:
 	@scripts/kafka.sh stop
 	@scripts/postgres.sh stop

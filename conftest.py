@@ -14,6 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# The ``kafka_cluster`` fixture (a throwaway three-broker Kafka) for any test that asks for it.
+pytest_plugins = ["tests.kafka_cluster"]
+
 
 @pytest.fixture(scope="session")
 def kafka_namespace() -> Iterator[str]:

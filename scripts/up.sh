@@ -36,6 +36,21 @@ case "${LOTUS_TRACING:-}" in
   *) echo "lotus: LOTUS_TRACING=$LOTUS_TRACING is not known (zipkin, or unset and OTEL_* of your own)" >&2; exit 2 ;;
 esac
 
+# LOTUS_KAFKA_BROKERS=3: a local cluster of three brokers (scripts/kafka.sh), and topics that
+# use it: three copies of each partition, two of which must have a write before it counts as
+# acknowledged, so one broker can die without losing or refusing anything. A replication
+# factor set by hand wins (and then the minimum in-sync is the settings' default unless set).
+brokers=${LOTUS_KAFKA_BROKERS:-1}
+case $brokers in
+  "" | *[!0-9]*) ;; # scripts/kafka.sh refuses it with a clear message
+  *)
+    if [ -z "${LOTUS_KAFKA_REPLICATION_FACTOR:-}" ] && [ "$((10#$brokers))" -ge 2 ]; then
+      replicas=$((10#$brokers >= 3 ? 3 : 2))
+      export LOTUS_KAFKA_REPLICATION_FACTOR=$replicas
+      export LOTUS_KAFKA_MIN_INSYNC_REPLICAS="${LOTUS_KAFKA_MIN_INSYNC_REPLICAS:-$((replicas - 1))}"
+    fi
+    ;;
+esac
 eval "$(scripts/kafka.sh start)"
 if [ -n "${DATABASE_URL:-}" ]; then
   scripts/postgres.sh start
