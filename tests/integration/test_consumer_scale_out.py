@@ -10,7 +10,10 @@ threads of the test process would share one database pool and one metrics regist
 What is observed, and where:
 
 * the split and the takeover: from Kafka itself, the group's members and their assignments
-  (``describe_consumer_groups``);
+  (``describe_consumer_groups``). Billing reads three topics of ``LOTUS_KAFKA_PARTITIONS`` (3)
+  partitions: nine in all, split between the members by count. The cooperative-sticky
+  assignor balances the count, not each topic: it often gives one member all three partitions
+  of ``billing.commands``, so the test asserts a split of the nine, not of each topic;
 * that each process applied messages: each process's own ``/metrics``
   (``lotus_consumer_messages_total`` by outcome);
 * the effect, once: billing's inbox (each message id once), one paid charge, one ledger entry
