@@ -189,12 +189,15 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3) as s:
     brokers = struct.unpack(">i", resp[offset:offset + 4])[0]
     offset += 4
     ids = []
-    for _ in range(brokers):  # node_id, host, port, rack (v1+, nullable)
-        ids.append(struct.unpack(">i", resp[offset:offset + 4])[0])
-        host_len = struct.unpack(">h", resp[offset + 4:offset + 6])[0]
-        offset += 6 + host_len + 4
-        rack_len = struct.unpack(">h", resp[offset:offset + 2])[0]
-        offset += 2 + max(rack_len, 0)
+    try:
+        for _ in range(brokers):  # node_id, host, port, rack (v1+, nullable)
+            ids.append(struct.unpack(">i", resp[offset:offset + 4])[0])
+            host_len = struct.unpack(">h", resp[offset + 4:offset + 6])[0]
+            offset += 6 + host_len + 4
+            rack_len = struct.unpack(">h", resp[offset:offset + 2])[0]
+            offset += 2 + max(rack_len, 0)
+    except struct.error:  # an answer this probe cannot read: live brokers, ids unknown
+        ids = []
     print(" ".join(str(i) for i in sorted(ids)))
     raise SystemExit(0 if brokers > 0 else 1)
 PY
@@ -757,8 +760,12 @@ start_cluster() {
       say "Kafka node $i already running on 127.0.0.1:$(node_port "$i")"
       continue
     fi
-    check_port_free "LOTUS_KAFKA_PORT (node $i listens on it + $((2 * (i - 1))))" "$(node_port "$i")"
-    check_port_free "LOTUS_KAFKA_CONTROLLER_PORT (node $i: it + $((2 * (i - 1))))" "$(node_controller_port "$i")"
+    if broker_pid >/dev/null && [[ $(configured_port) == "$(node_port "$i")" ]]; then
+      die "the single Kafka broker runs on 127.0.0.1:$(node_port "$i"), node $i's port; stop it first (scripts/kafka.sh stop)"
+    fi
+    check_port_free "LOTUS_KAFKA_PORT (node $i uses LOTUS_KAFKA_PORT + $((2 * (i - 1))))" "$(node_port "$i")"
+    check_port_free "LOTUS_KAFKA_CONTROLLER_PORT (node $i uses LOTUS_KAFKA_CONTROLLER_PORT + $((2 * (i - 1))))" \
+      "$(node_controller_port "$i")"
     launch+=("$i")
   done
   if ((${#launch[@]} == 0)); then

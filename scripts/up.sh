@@ -38,18 +38,16 @@ esac
 
 # LOTUS_KAFKA_BROKERS=3: a local cluster of three brokers (scripts/kafka.sh), and topics that
 # use it: three copies of each partition, two of which must have a write before it counts as
-# acknowledged, so one broker can die without losing or refusing anything. Set either
-# variable to override.
+# acknowledged, so one broker can die without losing or refusing anything. A replication
+# factor set by hand wins (and then the minimum in-sync is the settings' default unless set).
 brokers=${LOTUS_KAFKA_BROKERS:-1}
 case $brokers in
   "" | *[!0-9]*) ;; # scripts/kafka.sh refuses it with a clear message
   *)
-    if [ "$((10#$brokers))" -ge 3 ]; then
-      export LOTUS_KAFKA_REPLICATION_FACTOR="${LOTUS_KAFKA_REPLICATION_FACTOR:-3}"
-      export LOTUS_KAFKA_MIN_INSYNC_REPLICAS="${LOTUS_KAFKA_MIN_INSYNC_REPLICAS:-2}"
-    elif [ "$((10#$brokers))" -eq 2 ]; then
-      export LOTUS_KAFKA_REPLICATION_FACTOR="${LOTUS_KAFKA_REPLICATION_FACTOR:-2}"
-      export LOTUS_KAFKA_MIN_INSYNC_REPLICAS="${LOTUS_KAFKA_MIN_INSYNC_REPLICAS:-1}"
+    if [ -z "${LOTUS_KAFKA_REPLICATION_FACTOR:-}" ] && [ "$((10#$brokers))" -ge 2 ]; then
+      replicas=$((10#$brokers >= 3 ? 3 : 2))
+      export LOTUS_KAFKA_REPLICATION_FACTOR=$replicas
+      export LOTUS_KAFKA_MIN_INSYNC_REPLICAS="${LOTUS_KAFKA_MIN_INSYNC_REPLICAS:-$((replicas - 1))}"
     fi
     ;;
 esac

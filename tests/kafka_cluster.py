@@ -121,8 +121,8 @@ def kafka_cluster() -> Iterator[KafkaCluster]:
     )
     cluster.script("stop", check=False)  # leftovers of an interrupted run
     shutil.rmtree(cluster.state_dir, ignore_errors=True)
-    cluster.start()
     try:
+        cluster.start()
         yield cluster
     finally:
         cluster.script("stop", check=False)

@@ -3,7 +3,6 @@
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from lotus.contracts.diagnostics import Ping
+from lotus.messaging.kafka import consumer_group, make_admin
 from lotus.messaging.models import InboxMessage, OutboxMessage
 from lotus.messaging.relay import Relay
 from lotus.messaging.unit_of_work import UnitOfWork
@@ -29,6 +29,11 @@ def start(command: str, service: str) -> subprocess.Popen:
     )
 
 
+def group_members(group: str) -> int:
+    (described,) = make_admin().describe_consumer_groups([group], request_timeout=10).values()
+    return len(described.result().members)
+
+
 @pytest.mark.parametrize(("command", "signum"), [("consume", signal.SIGTERM), ("relay", signal.SIGINT)])
 def test_a_worker_process_finishes_and_exits_0_on_a_signal(kafka_namespace, command, signum):
     process = start(command, "stock")
@@ -42,7 +47,9 @@ def test_a_worker_process_finishes_and_exits_0_on_a_signal(kafka_namespace, comm
                 message="the relay process to publish",
             )
         else:
-            time.sleep(3)  # long enough to subscribe and join the group
+            # It has joined its group, so its signal handlers are in place (a fixed pause was
+            # too short on a loaded machine: the signal came before them and killed it).
+            wait_for(lambda: group_members(consumer_group("stock")), timeout=60, message="the consumer to join")
         process.send_signal(signum)
         output, _ = process.communicate(timeout=30)
     finally:

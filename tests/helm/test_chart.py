@@ -92,6 +92,8 @@ SCENARIOS: dict[str, list[str]] = {
         "kafka.topicNamespace=shop1",
         "deadlines.enabled=false",
     ),
+    # helm/lotus/values-production.yaml: three Kafka nodes, three copies, more replicas.
+    "production": ["--values", str(CHART / "values-production.yaml")],
     # Spans to an OpenTelemetry collector, one saga in four, linked from the admin.
     "tracing": [
         *sets(
@@ -384,6 +386,19 @@ def sasl(scenario: str) -> bool:
     return scenario not in {"laptop", "external"}
 
 
+def kafka_pod_host(index: int) -> str:
+    return f"{RELEASE}-kafka-{index}.{RELEASE}-kafka.{NAMESPACE}.svc.cluster.local"
+
+
+def bootstrap_servers(scenario: str) -> str:
+    """KAFKA_BOOTSTRAP_SERVERS: the external cluster, the one node's Service, or every node."""
+    if scenario == "external":
+        return EXTERNAL_KAFKA
+    if scenario == "production":
+        return ",".join(f"{kafka_pod_host(i)}:9092" for i in range(3))
+    return f"{RELEASE}-kafka.{NAMESPACE}.svc.cluster.local:9092"
+
+
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_every_lotus_container_gets_its_environment(scenario):
     docs = render(scenario)
@@ -397,10 +412,14 @@ def test_every_lotus_container_gets_its_environment(scenario):
         assert env["DJANGO_SECRET_KEY"][0] in {"secret", "given"}, where
         assert env["LOTUS_JWT_PUBLIC_KEY"][0] in {"secret", "given"}, where
         assert "LOTUS_JWT_SIGNING_KEY" not in env, f"{where}: the shared HS256 key is gone"
-        kafka = EXTERNAL_KAFKA if scenario == "external" else f"{RELEASE}-kafka.{NAMESPACE}.svc.cluster.local:9092"
-        assert env["KAFKA_BOOTSTRAP_SERVERS"] == ("configmap", kafka), where
-        expected_partitions = "6" if scenario == "scaled" else "3"
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == ("configmap", bootstrap_servers(scenario)), where
+        expected_partitions = "6" if scenario in {"scaled", "production"} else "3"
         assert env["LOTUS_KAFKA_PARTITIONS"] == ("configmap", expected_partitions), where
+        # The topics Job creates the topics with them; every process reads the same values.
+        expected_copies = ("3", "2") if scenario == "production" else ("1", "1")
+        assert (env["LOTUS_KAFKA_REPLICATION_FACTOR"], env["LOTUS_KAFKA_MIN_INSYNC_REPLICAS"]) == tuple(
+            ("configmap", value) for value in expected_copies
+        ), where
         # The topics Job creates topics with this retention and every process checks the
         # inbox retention against it, so all of them read the same value.
         expected_retention = "72" if scenario == "scaled" else "168"
@@ -1015,6 +1034,263 @@ def test_replicas_and_disruption_budgets(scenario):
         assert deployments[name("orders", "consumer")]["spec"]["replicas"] == 3
         assert deployments[name("billing", "relay")]["spec"]["replicas"] == 2
         assert deployments[name("billing", "consumer")]["spec"]["replicas"] == 1
+
+
+def budget_of(docs: list[dict], workload: dict) -> list[dict]:
+    labels = workload["spec"]["template"]["metadata"]["labels"]
+    return [pdb for pdb in of_kind(docs, "PodDisruptionBudget").values() if selects(pdb["spec"]["selector"], labels)]
+
+
+def test_production_kafka_is_a_three_node_quorum():
+    """values-production.yaml: three KRaft nodes, each broker and controller, one volume each,
+    started together, spread over Kubernetes nodes, drained one at a time, three copies."""
+    docs = render("production")
+    kafka = of_kind(docs, "StatefulSet")[f"{RELEASE}-kafka"]
+    spec = kafka["spec"]
+    assert spec["replicas"] == 3
+    assert spec["podManagementPolicy"] == "Parallel", "a quorum cannot form one ready pod at a time"
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+    (container,) = pod_spec(kafka)["containers"]
+    assert {m["mountPath"]: m["name"] for m in container["volumeMounts"]}["/var/lib/kafka/data"] == "data"
+    assert {"name": "controller", "containerPort": 9093, "protocol": "TCP"} in container["ports"]
+    env = {var["name"]: var.get("value") for var in container["env"]}
+    assert env["ADVERTISED_HOST"] == f"$(POD_NAME).{RELEASE}-kafka.{NAMESPACE}.svc.cluster.local"
+
+    pods = spec["template"]["metadata"]["labels"]
+    (term,) = pod_spec(kafka)["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert selects(term["labelSelector"], pods)
+    assert not [
+        doc for doc in workloads(docs) if doc is not kafka and selects(term["labelSelector"], pod_spec_labels(doc))
+    ]
+
+    (budget,) = budget_of(docs, kafka)
+    assert budget["spec"] == {"maxUnavailable": 1, "selector": budget["spec"]["selector"]}
+
+    files = kafka_files(docs)
+    props = properties(files["server.properties"])
+    # node.id: the pod's ordinal, so node i is the voter i@<pod i>.
+    assert "node.id" not in props
+    assert 'echo "node.id=${POD_NAME##*-}" >> "$config"' in files["start.sh"]
+    voters = props["controller.quorum.voters"].split(",")
+    assert voters == [f"{i}@{kafka_pod_host(i)}:9093" for i in range(3)]
+    assert spec["serviceName"] == f"{RELEASE}-kafka"
+    assert props["process.roles"] == "broker,controller"
+    # The controllers reach each other across pods, as the principal broker over SASL/PLAIN
+    # (SCRAM credentials live in the metadata the quorum serves); ANONYMOUS is no super user.
+    assert props["listeners"] == "SASL_PLAINTEXT://:9092,CONTROLLER://:9093"
+    assert props["listener.security.protocol.map"] == "CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    assert props["inter.broker.listener.name"] == "SASL_PLAINTEXT"
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert props["sasl.mechanism.controller.protocol"] == "PLAIN"
+    assert props["super.users"] == "User:broker;User:kafka-admin"
+    assert (
+        'PlainLoginModule required username=\\"broker\\" password=\\"${SCRAM_PASSWORD_BROKER}\\" '
+        'user_broker=\\"${SCRAM_PASSWORD_BROKER}\\";'
+    ) in files["start.sh"]
+    assert props["offsets.topic.replication.factor"] == "3"
+    assert props["transaction.state.log.replication.factor"] == "3"
+    assert props["transaction.state.log.min.isr"] == "2"
+    assert props["default.replication.factor"] == "3"
+    assert props["min.insync.replicas"] == "2"
+    assert props["unclean.leader.election.enable"] == "false"
+    assert props["num.partitions"] == "6"
+    setup = files["setup.sh"]
+    assert "--partitions 6 --replication-factor 3" in setup
+    assert "--config min.insync.replicas=2" in setup
+    # Topics wait for three live brokers; credentials and ACLs come first, from any node.
+    assert setup.index("kafka-broker-api-versions.sh") < setup.index("--create --if-not-exists")
+    assert setup.index("kafka-acls.sh") < setup.index("kafka-broker-api-versions.sh")
+    assert "-ge 3 ]" in setup
+
+    config = of_kind(docs, "ConfigMap")[f"{RELEASE}-config"]["data"]
+    assert config["KAFKA_BOOTSTRAP_SERVERS"] == bootstrap_servers("production")
+
+    # Only Kafka's own pods reach the controller port.
+    policies = of_kind(docs, "NetworkPolicy")
+    quorum = policies[f"{RELEASE}-kafka-quorum"]["spec"]
+    assert selects(quorum["podSelector"], pods)
+    (rule,) = quorum["ingress"]
+    (peer,) = rule["from"]
+    assert {
+        doc["metadata"]["name"] for doc in workloads(docs) if selects(peer["podSelector"], pod_spec_labels(doc))
+    } == {f"{RELEASE}-kafka"}
+    assert rule["ports"] == [{"port": "controller", "protocol": "TCP"}]
+    assert not [
+        r
+        for r in policies[f"{RELEASE}-kafka"]["spec"]["ingress"]
+        for port in r["ports"]
+        if port["port"] == "controller"
+    ]
+
+
+def test_production_runs_several_replicas_of_every_service():
+    deployments = of_kind(render("production"), "Deployment")
+    for service in SERVICES:
+        assert deployments[name(service, "web")]["spec"]["replicas"] >= 2
+        assert deployments[name(service, "relay")]["spec"]["replicas"] >= 2
+        # Consumers beyond the partitions would stand idle.
+        assert 2 <= deployments[name(service, "consumer")]["spec"]["replicas"] <= 6
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "laptop"])
+def test_default_kafka_is_one_node_without_a_budget(scenario):
+    docs = render(scenario)
+    kafka = of_kind(docs, "StatefulSet")[f"{RELEASE}-kafka"]
+    assert kafka["spec"]["replicas"] == 1
+    assert "podManagementPolicy" not in kafka["spec"], "immutable: an upgrade of a one-node release keeps it"
+    assert "affinity" not in pod_spec(kafka)
+    assert budget_of(docs, kafka) == []
+    assert f"{RELEASE}-kafka-quorum" not in of_kind(docs, "NetworkPolicy")
+    setup = kafka_files(docs)["setup.sh"]
+    assert "--partitions 3 --replication-factor 1" in setup
+    assert "kafka-broker-api-versions.sh" not in setup
+
+
+def quantity(value: str | int | float) -> float:
+    """A Kubernetes quantity as cores or bytes."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    text = str(value)
+    for unit, factor in units.items():
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
+
+
+def requested(docs: list[dict]) -> tuple[float, float]:
+    """CPU and memory the long-running pods request, plus the largest hook Job (one at a time)."""
+    cpu = memory = 0.0
+    for doc in workloads(docs):
+        if doc["kind"] == "Job":
+            continue
+        for container in pod_spec(doc)["containers"]:
+            cpu += doc["spec"]["replicas"] * quantity(container["resources"]["requests"]["cpu"])
+            memory += doc["spec"]["replicas"] * quantity(container["resources"]["requests"]["memory"])
+    jobs = [
+        (
+            sum(quantity(c["resources"]["requests"]["cpu"]) for c in pod_spec(doc)["containers"]),
+            sum(quantity(c["resources"]["requests"]["memory"]) for c in pod_spec(doc)["containers"]),
+        )
+        for doc in workloads(docs)
+        if doc["kind"] == "Job"
+    ]
+    return cpu + max(j[0] for j in jobs), memory + max(j[1] for j in jobs)
+
+
+def test_default_values_fit_a_minikube_and_production_needs_a_cluster():
+    """values.yaml promises a minikube with 4 CPUs and 8 GiB (leaving it room for its own
+    system pods and the ingress controller); the production values ask for a real cluster."""
+    cpu, memory = requested(render("defaults"))
+    assert cpu <= 2.5, cpu
+    assert memory <= 5 * 2**30, memory / 2**30
+    kafka = of_kind(render("defaults"), "StatefulSet")[f"{RELEASE}-kafka"]
+    assert quantity(pod_spec(kafka)["containers"][0]["resources"]["limits"]["memory"]) <= 2**30
+    production_cpu, production_memory = requested(render("production"))
+    assert production_cpu > cpu
+    assert production_memory > memory
+
+
+def test_replication_values_reach_the_topics_job_and_the_consumers():
+    for assignments, expected in (
+        ((), ("1", "1")),
+        (("kafka.replicas=3", "kafka.replicationFactor=3"), ("3", "1")),
+        (("kafka.replicas=5", "kafka.replicationFactor=3", "kafka.minInsyncReplicas=2"), ("3", "2")),
+        # A managed cluster: the chart cannot count its brokers, the topics Job checks them.
+        (
+            (
+                "kafka.enabled=false",
+                "externalKafka.bootstrapServers=k:9092",
+                "kafka.replicationFactor=3",
+                "kafka.minInsyncReplicas=2",
+            ),
+            ("3", "2"),
+        ),
+    ):
+        docs = render_with(*assignments)
+        consumers = [of_kind(docs, "Deployment")[name(service, "consumer")] for service in SERVICES]
+        for doc in [of_kind(docs, "Job")[f"{RELEASE}-kafka-topics"], *consumers]:
+            for container in all_containers(doc):
+                if container["image"] != IMAGE:
+                    continue
+                env = resolve_env(container, docs)
+                got = (env["LOTUS_KAFKA_REPLICATION_FACTOR"][1], env["LOTUS_KAFKA_MIN_INSYNC_REPLICAS"][1])
+                assert got == expected, (assignments, doc["metadata"]["name"])
+
+
+def test_the_topics_job_alters_existing_topics_only_when_asked():
+    def steps(docs: list[dict]) -> list[list[str]]:
+        job = of_kind(docs, "Job")[f"{RELEASE}-kafka-topics"]
+        return [argv(c)[2:] for c in all_containers(job) if c["image"] == IMAGE]
+
+    assert steps(render("defaults")) == [["kafka_topics"]]
+    assert steps(render("production")) == [["kafka_topics"]]
+    assert steps(render_with("kafka.fixTopics=true", "kafka.partitions=6")) == [["kafka_topics", "--fix"]]
+
+
+def test_inconsistent_replication_values_fail_with_a_clear_message():
+    for assignments, says in (
+        (("kafka.replicationFactor=3",), "kafka.replicationFactor (3) is larger than kafka.replicas (1)"),
+        (
+            ("kafka.replicas=3", "kafka.replicationFactor=2", "kafka.minInsyncReplicas=3"),
+            "kafka.minInsyncReplicas (3) is larger than kafka.replicationFactor (2)",
+        ),
+        (
+            ("kafka.enabled=false", "externalKafka.bootstrapServers=k:9092", "kafka.minInsyncReplicas=2"),
+            "kafka.minInsyncReplicas (2) is larger than kafka.replicationFactor (1)",
+        ),
+        (
+            ("kafka.enabled=false", "externalKafka.bootstrapServers=k:9093", "externalKafka.tls.caSecret=ca"),
+            "externalKafka.tls.caSecret needs externalKafka.securityProtocol SSL or SASL_SSL",
+        ),
+        (("kafka.replicas=0",), "replicas"),
+        (("kafka.replicationFactor=0",), "replicationFactor"),
+        (("kafka.minInsyncReplicas=two",), "minInsyncReplicas"),
+        (("kafka.podAntiAffinity=always",), "podAntiAffinity"),
+        # A misspelt Kafka value is refused rather than ignored.
+        (("kafka.replica=3",), "replica"),
+        (("externalKafka.tls.ca=x",), "ca"),
+    ):
+        result = helm("template", RELEASE, str(CHART), *sets(*assignments), check=False)
+        assert result.returncode != 0, assignments
+        assert says in result.stderr, (assignments, result.stderr)
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_a_managed_kafkas_ca_bundle_reaches_every_lotus_container(version):
+    """externalKafka.tls.caSecret: mounted read-only into every Lotus container, and
+    KAFKA_SSL_CA_LOCATION (lotus/settings.py) names the mounted file."""
+    import kubernetes_validate
+
+    docs = render_with(
+        "postgresql.enabled=false",
+        f"externalDatabase.url={EXTERNAL_DB}",
+        "kafka.enabled=false",
+        "externalKafka.bootstrapServers=b-1.kafka.example:9096",
+        "externalKafka.securityProtocol=SASL_SSL",
+        f"externalKafka.existingSecret={EXTERNAL_KAFKA_SECRET}",
+        "externalKafka.tls.caSecret=shop-kafka-ca",
+        "externalKafka.tls.caKey=bundle.pem",
+    )
+    for doc in docs:
+        if doc["apiVersion"] != "monitoring.coreos.com/v1":
+            kubernetes_validate.validate(doc, version, strict=True)
+    containers = lotus_containers(docs)
+    assert containers
+    for doc, container in containers:
+        where = f"{doc['metadata']['name']}/{container['name']}"
+        env = resolve_env(container, docs)
+        assert env["KAFKA_SSL_CA_LOCATION"] == ("configmap", "/etc/lotus/kafka-ca/ca.crt"), where
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert mounts["/etc/lotus/kafka-ca"]["readOnly"] is True, where
+        volume = {v["name"]: v for v in pod_spec(doc)["volumes"]}[mounts["/etc/lotus/kafka-ca"]["name"]]
+        assert volume["secret"] == {"secretName": "shop-kafka-ca", "items": [{"key": "bundle.pem", "path": "ca.crt"}]}
+    external = render("external")
+    for _doc, container in lotus_containers(external):
+        assert "KAFKA_SSL_CA_LOCATION" not in resolve_env(container, external)
+        assert "/etc/lotus/kafka-ca" not in {m["mountPath"] for m in container["volumeMounts"]}
 
 
 @pytest.mark.parametrize("scenario", ["defaults", "external"])

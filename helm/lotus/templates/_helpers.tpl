@@ -68,10 +68,18 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- printf "%s-kafka" (include "lotus.fullname" .) }}
 {{- end }}
 
-{{/* KAFKA_BOOTSTRAP_SERVERS: the chart's broker, or externalKafka.bootstrapServers. */}}
+{{/* KAFKA_BOOTSTRAP_SERVERS: the chart's broker(s), or externalKafka.bootstrapServers. */}}
 {{- define "lotus.kafkaBootstrapServers" -}}
-{{- if .Values.kafka.enabled }}
+{{- if and .Values.kafka.enabled (eq (int .Values.kafka.replicas) 1) }}
 {{- printf "%s.%s.svc.%s:9092" (include "lotus.kafkaName" .) .Release.Namespace .Values.clusterDomain }}
+{{- else if .Values.kafka.enabled }}
+{{- /* Every node by name: a client still finds the cluster while any one of them answers. */}}
+{{- $name := include "lotus.kafkaName" . }}
+{{- $servers := list }}
+{{- range $i := until (int .Values.kafka.replicas) }}
+{{- $servers = append $servers (printf "%s-%d.%s.%s.svc.%s:9092" $name $i $name $.Release.Namespace $.Values.clusterDomain) }}
+{{- end }}
+{{- join "," $servers }}
 {{- else }}
 {{- required "kafka.enabled=false needs externalKafka.bootstrapServers" .Values.externalKafka.bootstrapServers }}
 {{- end }}
@@ -308,6 +316,11 @@ securityContext:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  {{- if include "lotus.kafkaCa" . }}
+  - name: kafka-ca
+    mountPath: /etc/lotus/kafka-ca
+    readOnly: true
+  {{- end }}
 {{- end }}
 
 {{- define "lotus.volumes" -}}
@@ -315,6 +328,24 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 256Mi
+  {{- if include "lotus.kafkaCa" . }}
+  - name: kafka-ca
+    secret:
+      secretName: {{ .Values.externalKafka.tls.caSecret }}
+      items:
+        - key: {{ .Values.externalKafka.tls.caKey }}
+          path: ca.crt
+  {{- end }}
+{{- end }}
+
+{{/* An external Kafka's CA bundle is mounted (externalKafka.tls.caSecret). */}}
+{{- define "lotus.kafkaCa" -}}
+{{- if and (not .Values.kafka.enabled) .Values.externalKafka.tls.caSecret }}true{{ end }}
+{{- end }}
+
+{{/* KAFKA_SSL_CA_LOCATION: where lotus.container mounts that bundle. */}}
+{{- define "lotus.kafkaCaPath" -}}
+/etc/lotus/kafka-ca/ca.crt
 {{- end }}
 
 {{/* Resources of a service's component: its own, else serviceDefaults. */}}
@@ -409,32 +440,107 @@ Job); call with (dict "root" $ "name" "postgresql-roles").
 {{- end }}
 
 {{/*
+The chart's Kafka nodes: kafka.replicas pods of the StatefulSet <fullname>-kafka, each broker
+and controller (KRaft). One: node.id 1, its controller on localhost alone. More: node.id is the
+pod's ordinal, every node is a voter reached at <pod>.<headless Service>:9093.
+Call with the root; returns a JSON list of "<node.id>@<host>:9093".
+*/}}
+{{- define "lotus.kafkaVoters" -}}
+{{- $name := include "lotus.kafkaName" . }}
+{{- $voters := list }}
+{{- if eq (int .Values.kafka.replicas) 1 }}
+{{- $voters = list "1@localhost:9093" }}
+{{- else }}
+{{- range $i := until (int .Values.kafka.replicas) }}
+{{- $voters = append $voters (printf "%d@%s-%d.%s.%s.svc.%s:9093" $i $name $i $name $.Release.Namespace $.Values.clusterDomain) }}
+{{- end }}
+{{- end }}
+{{- $voters | toJson }}
+{{- end }}
+
+{{/*
+Replication factor of the broker's own topics (consumer offsets, transaction state): three
+copies where there are three nodes, fewer only where there are fewer nodes.
+*/}}
+{{- define "lotus.kafkaInternalReplication" -}}
+{{- min 3 (int .Values.kafka.replicas) }}
+{{- end }}
+
+{{/*
+Values that contradict each other fail the render with a message naming them (the schema checks
+each value alone).
+*/}}
+{{- define "lotus.checkKafkaValues" -}}
+{{- $k := .Values.kafka }}
+{{- if and $k.enabled (gt (int $k.replicationFactor) (int $k.replicas)) }}
+{{- fail (printf "kafka.replicationFactor (%d) is larger than kafka.replicas (%d): a partition cannot have more copies than there are brokers" (int $k.replicationFactor) (int $k.replicas)) }}
+{{- end }}
+{{- if gt (int $k.minInsyncReplicas) (int $k.replicationFactor) }}
+{{- fail (printf "kafka.minInsyncReplicas (%d) is larger than kafka.replicationFactor (%d): no write could ever be acknowledged" (int $k.minInsyncReplicas) (int $k.replicationFactor)) }}
+{{- end }}
+{{- $tls := .Values.externalKafka.tls }}
+{{- if and (not $k.enabled) $tls.caSecret (not (has .Values.externalKafka.securityProtocol (list "SSL" "SASL_SSL"))) }}
+{{- fail (printf "externalKafka.tls.caSecret needs externalKafka.securityProtocol SSL or SASL_SSL (not %s)" .Values.externalKafka.securityProtocol) }}
+{{- end }}
+{{- end }}
+
+{{/*
 The chart's broker: the ConfigMap <fullname>-kafka-config. server.properties (everything but
-the advertised address and the broker's own password, which start.sh adds), the topics and the
-ACLs (acls.txt: "<principal> <operation> <topic|group> <name>...", physical names).
+the node's id when there are several, the advertised address and the broker's own password,
+which start.sh adds), the topics and the ACLs (acls.txt: "<principal> <operation> <topic|group>
+<name>...", physical names).
+
+One node (kafka.replicas 1): its controller listener is PLAINTEXT on localhost, so only the
+node itself reaches it (ANONYMOUS is the super user there). Several: the controllers talk to
+each other and every broker to them across pods, so the controller listener listens on every
+address; with SASL it takes SASL/PLAIN as the principal broker (SCRAM cannot serve there: its
+credentials live in the metadata the quorum has yet to elect a leader for) and ANONYMOUS is no
+longer a super user. The NetworkPolicy <fullname>-kafka-quorum admits only the Kafka pods to it.
 */}}
 {{- define "lotus.kafkaConfig" -}}
 {{- $kafka := .Values.kafka }}
 {{- $sasl := include "lotus.kafkaSasl" . }}
 {{- $listener := ternary "SASL_PLAINTEXT" "PLAINTEXT" (eq $sasl "true") }}
 {{- $principals := concat (list "broker" "kafka-admin" "admin") (include "lotus.serviceList" . | fromJsonArray) }}
+{{- $replicas := int $kafka.replicas }}
+{{- $internal := include "lotus.kafkaInternalReplication" . | int }}
 server.properties: |
+  {{- if eq $replicas 1 }}
   node.id=1
+  {{- else }}
+  # node.id: the pod's ordinal, added by start.sh.
+  {{- end }}
   process.roles=broker,controller
-  controller.quorum.voters=1@localhost:9093
+  controller.quorum.voters={{ include "lotus.kafkaVoters" . | fromJsonArray | join "," }}
+  {{- if eq $replicas 1 }}
   # The controller listener answers only inside the pod.
   listeners={{ $listener }}://:9092,CONTROLLER://localhost:9093
   listener.security.protocol.map=CONTROLLER:PLAINTEXT,{{ $listener }}:{{ $listener }}
+  {{- else }}
+  # The controllers of every pod form one quorum: the controller listener answers other pods.
+  listeners={{ $listener }}://:9092,CONTROLLER://:9093
+  listener.security.protocol.map=CONTROLLER:{{ $listener }},{{ $listener }}:{{ $listener }}
+  {{- end }}
   controller.listener.names=CONTROLLER
   inter.broker.listener.name={{ $listener }}
   {{- if $sasl }}
   sasl.enabled.mechanisms=SCRAM-SHA-512
   sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+  {{- if gt $replicas 1 }}
+  listener.name.controller.sasl.enabled.mechanisms=PLAIN
+  sasl.mechanism.controller.protocol=PLAIN
+  {{- end }}
   authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
   allow.everyone.if.no.acl.found=false
+  {{- if eq $replicas 1 }}
   # broker: itself on the inter-broker listener; kafka-admin: setup.sh and the topics Job;
   # ANONYMOUS: the broker reaching its own controller on the localhost-only listener.
   super.users=User:broker;User:kafka-admin;User:ANONYMOUS
+  {{- else }}
+  # broker: every node, to the other brokers (SCRAM) and to the controllers (PLAIN);
+  # kafka-admin: setup.sh and the topics Job.
+  super.users=User:broker;User:kafka-admin
+  {{- end }}
   {{- end }}
   log.dirs=/var/lib/kafka/data/logs
   num.partitions={{ $kafka.partitions }}
@@ -442,11 +548,13 @@ server.properties: |
   auto.create.topics.enable=false
   # The default 3 s would delay every new consumer group.
   group.initial.rebalance.delay.ms=0
-  offsets.topic.replication.factor=1
-  transaction.state.log.replication.factor=1
-  transaction.state.log.min.isr=1
-  default.replication.factor=1
-  min.insync.replicas=1
+  offsets.topic.replication.factor={{ $internal }}
+  transaction.state.log.replication.factor={{ $internal }}
+  transaction.state.log.min.isr={{ max 1 (sub $internal 1) }}
+  default.replication.factor={{ $kafka.replicationFactor }}
+  min.insync.replicas={{ $kafka.minInsyncReplicas }}
+  # A replica that missed writes never becomes leader: an unavailable partition, not lost records.
+  unclean.leader.election.enable=false
 topics.txt: |
   {{- range $topic := include "lotus.kafkaTopics" . | fromJsonArray }}
   {{ include "lotus.kafkaPrefixed" (dict "root" $ "name" $topic) }}
@@ -461,10 +569,18 @@ start.sh: |
   set -euo pipefail
   config=/tmp/server.properties
   cp /etc/lotus-kafka/server.properties "$config"
+  {{- if gt $replicas 1 }}
+  # <fullname>-kafka-<ordinal>: the ordinal is the node's id in the quorum.
+  echo "node.id=${POD_NAME##*-}" >> "$config"
+  {{- end }}
   echo "advertised.listeners={{ $listener }}://${ADVERTISED_HOST}:9092" >> "$config"
   scram=()
   {{- if $sasl }}
   echo "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"broker\" password=\"${SCRAM_PASSWORD_BROKER}\";" >> "$config"
+  {{- if gt $replicas 1 }}
+  # The controller listener: the node logs in as broker, and admits broker alone.
+  echo "listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"broker\" password=\"${SCRAM_PASSWORD_BROKER}\" user_broker=\"${SCRAM_PASSWORD_BROKER}\";" >> "$config"
+  {{- end }}
   {{- range $principal := $principals }}
   scram+=(--add-scram "SCRAM-SHA-512=[name={{ $principal }},password=${SCRAM_PASSWORD_{{ $principal | upper | replace "-" "_" }}}]")
   {{- end }}
@@ -474,8 +590,11 @@ start.sh: |
   bash /etc/lotus-kafka/setup.sh > /tmp/setup.log 2>&1 &
   exec /opt/kafka/bin/kafka-server-start.sh "$config"
 setup.sh: |
-  # Idempotent, at every start: the topics, then (SASL) every principal's SCRAM credential and
-  # the ACLs of acls.txt. Its log: /tmp/setup.log in the broker's container.
+  # Idempotent, at every start of every node: (SASL) every principal's SCRAM credential and the
+  # ACLs of acls.txt, then the topics. Each node runs it against itself, so that any node that
+  # starts applies a changed list; done twice at once it converges all the same (a credential
+  # upserted twice holds the same password, an ACL added twice is one ACL, a topic another node
+  # created first is left alone). Its log: /tmp/setup.log in the broker's container.
   set -uo pipefail
   bin=/opt/kafka/bin
   client=(--bootstrap-server localhost:9092)
@@ -486,10 +605,6 @@ setup.sh: |
   client+=(--command-config /tmp/admin.properties)
   {{- end }}
   until "$bin/kafka-topics.sh" "${client[@]}" --list > /dev/null; do sleep 3; done
-  while read -r topic; do
-    [ -n "$topic" ] && "$bin/kafka-topics.sh" "${client[@]}" --create --if-not-exists --topic "$topic" \
-      --partitions {{ $kafka.partitions }} --replication-factor 1 --config retention.ms={{ mulf $kafka.retentionHours 3600000 | int64 }}
-  done < /etc/lotus-kafka/topics.txt
   {{- if $sasl }}
   {{- range $principal := $principals }}
   "$bin/kafka-configs.sh" "${client[@]}" --alter --entity-type users --entity-name {{ $principal }} \
@@ -502,5 +617,16 @@ setup.sh: |
     "$bin/kafka-acls.sh" "${client[@]}" --add --allow-principal "User:$principal" --operation "$operation" "${args[@]}"
   done < /etc/lotus-kafka/acls.txt
   {{- end }}
+  {{- if gt (int $kafka.replicationFactor) 1 }}
+  # A topic needs as many live brokers as copies: wait for them (the topics Job would refuse too).
+  until [ "$("$bin/kafka-broker-api-versions.sh" "${client[@]}" 2>/dev/null | grep -c '(id: ')" -ge {{ $kafka.replicationFactor }} ]; do
+    echo "setup.sh: waiting for {{ $kafka.replicationFactor }} brokers"; sleep 5
+  done
+  {{- end }}
+  while read -r topic; do
+    [ -n "$topic" ] && "$bin/kafka-topics.sh" "${client[@]}" --create --if-not-exists --topic "$topic" \
+      --partitions {{ $kafka.partitions }} --replication-factor {{ $kafka.replicationFactor }} \
+      --config retention.ms={{ mulf $kafka.retentionHours 3600000 | int64 }} --config min.insync.replicas={{ $kafka.minInsyncReplicas }}
+  done < /etc/lotus-kafka/topics.txt
   echo "setup.sh: done"
 {{- end }}
