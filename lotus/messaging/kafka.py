@@ -121,7 +121,12 @@ def make_consumer(group_id: str, **overrides: object) -> Consumer:
         "fetch.wait.max.ms": 500,
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
-        "partition.assignment.strategy": "cooperative-sticky",
+        # Round robin deals every topic's partitions out in turn, so each consumer of a service
+        # gets a share of each topic it reads (its commands too). Cooperative-sticky balances
+        # only the count over all topics, and mostly left one consumer every partition of
+        # `billing.commands`: a second consumer took none of the charges. Its rebalances revoke
+        # every partition for a moment; the inbox drops whatever is redelivered after one.
+        "partition.assignment.strategy": "roundrobin",
         **overrides,
     }
     return Consumer(config)

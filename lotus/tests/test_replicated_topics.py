@@ -15,7 +15,7 @@ from confluent_kafka.admin import ConfigResource, ConfigSource, NewTopic, Resour
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from lotus.messaging.kafka import all_topics, drop_topics
+from lotus.messaging.kafka import all_topics, drop_topics, retention_ms
 from lotus.messaging.models import OutboxMessage
 from lotus.messaging.relay import Relay
 from lotus.testing import Worker, lotus_override, wait_for
@@ -76,7 +76,9 @@ def test_a_topic_with_another_replication_factor_is_reported_and_fix_will_not_pr
     with on_the_cluster(kafka_cluster):
         single = all_topics()[0]
         admin = kafka_cluster.admin()
-        admin.create_topics([NewTopic(single, 3, 1, config={"min.insync.replicas": "1"})])[single].result(30)
+        admin.create_topics(
+            [NewTopic(single, 3, 1, config={"min.insync.replicas": "1", "retention.ms": str(retention_ms())})]
+        )[single].result(30)
 
         err = io.StringIO()
         call_command("kafka_topics", stdout=io.StringIO(), stderr=err)

@@ -11,6 +11,7 @@ import os
 import uuid
 
 import pytest
+from confluent_kafka import KafkaError
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -61,6 +62,9 @@ class FakeError:
 
     def fatal(self) -> bool:
         return False
+
+    def code(self) -> int:
+        return KafkaError.MSG_SIZE_TOO_LARGE  # the record's fault, not the cluster's
 
 
 class FakeRecord:

@@ -30,8 +30,9 @@ def start(command: str, service: str) -> subprocess.Popen:
 
 
 def group_members(group: str) -> int:
-    (described,) = make_admin().describe_consumer_groups([group], request_timeout=10).values()
-    return len(described.result().members)
+    admin = make_admin()  # kept until it answers: a client collected meanwhile never does
+    (described,) = admin.describe_consumer_groups([group], request_timeout=10).values()
+    return len(described.result(timeout=15).members)
 
 
 @pytest.mark.parametrize(("command", "signum"), [("consume", signal.SIGTERM), ("relay", signal.SIGINT)])

@@ -11,9 +11,9 @@ What is observed, and where:
 
 * the split and the takeover: from Kafka itself, the group's members and their assignments
   (``describe_consumer_groups``). Billing reads three topics of ``LOTUS_KAFKA_PARTITIONS`` (3)
-  partitions: nine in all, split between the members by count. The cooperative-sticky
-  assignor balances the count, not each topic: it often gives one member all three partitions
-  of ``billing.commands``, so the test asserts a split of the nine, not of each topic;
+  partitions: nine in all, split between the members, and each member holds some of
+  ``billing.commands``, where the charges come (the round-robin assignor deals each topic out;
+  the cooperative-sticky one it replaced often gave one member all three);
 * that each process applied messages: each process's own ``/metrics``
   (``lotus_consumer_messages_total`` by outcome);
 * the effect, once: billing's inbox (each message id once), one paid charge, one ledger entry
@@ -149,7 +149,7 @@ def assignment() -> list[set[tuple[str, int]]] | None:
 
 def split_between(members: int, every: set[tuple[str, int]]):
     """A condition: the group is stable with ``members`` members, each holding some partitions,
-    none the same, all of them held."""
+    some of them ``billing.commands``', none the same, all of them held."""
 
     def check():
         shares = assignment()
@@ -158,6 +158,9 @@ def split_between(members: int, every: set[tuple[str, int]]):
         held = [partition for share in shares for partition in share]
         if len(held) != len(set(held)) or set(held) != every:
             return None
+        commands = physical_topic("billing.commands")
+        if not all(any(topic == commands for topic, _ in share) for share in shares):
+            return None  # a member without charges to apply has not scaled anything out
         return shares
 
     return check
