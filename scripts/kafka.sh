@@ -384,14 +384,19 @@ await_exec() {
   done
 }
 
+# run_kafka MIN_HEAP MAX_HEAP LOG4J CONFIG LOG PID_FILE: start one Kafka JVM in the background.
+run_kafka() {
+  # setsid: the broker outlives the shell (and process group) that started it.
+  nohup setsid java "-Xms$1" "-Xmx$2" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$3" \
+    -cp "$LIBS_DIR/*" kafka.Kafka "$4" >>"$5" 2>&1 </dev/null &
+  printf '%s\n' "$!" >"$6"
+  await_exec "$!"
+}
+
 launch_broker() {
   printf '\n=== %s scripts/kafka.sh start (port %s)\n' "$(date '+%F %T')" "$PORT" >>"$LOG_FILE"
-  # setsid: the broker outlives the shell (and process group) that started it.
-  nohup setsid java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$LOG4J_FILE" \
-    -cp "$LIBS_DIR/*" kafka.Kafka "$CONFIG_FILE" >>"$LOG_FILE" 2>&1 </dev/null &
-  printf '%s\n' "$!" >"$PID_FILE"
-  await_exec "$!"
+  run_kafka 256m 1g "$LOG4J_FILE" "$CONFIG_FILE" "$LOG_FILE" "$PID_FILE"
 }
 
 fail_start() {
@@ -683,12 +688,8 @@ launch_node() {
   dir=$(node_dir "$i")
   printf '\n=== %s scripts/kafka.sh start (node %s of %s, port %s)\n' "$(date '+%F %T')" "$i" "$BROKERS" \
     "$(node_port "$i")" >>"$dir/kafka.log"
-  # Three JVMs share the machine: a smaller heap each. setsid: see launch_broker.
-  nohup setsid java -Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$CLUSTER_LOG4J_FILE" \
-    -cp "$LIBS_DIR/*" kafka.Kafka "$dir/server.properties" >>"$dir/kafka.log" 2>&1 </dev/null &
-  printf '%s\n' "$!" >"$dir/kafka.pid"
-  await_exec "$!"
+  # Three JVMs share the machine: a smaller heap each.
+  run_kafka 128m 512m "$CLUSTER_LOG4J_FILE" "$dir/server.properties" "$dir/kafka.log" "$dir/kafka.pid"
 }
 
 # fail_cluster_start MESSAGE NODE...: show the nodes' logs, kill the nodes this start launched.
