@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import weakref
 
 from lotus.contracts import Envelope
 from lotus.contracts.diagnostics import Ping
@@ -98,9 +99,22 @@ def send_from_orders(*envelopes: Envelope) -> None:
     relay_once("orders")
 
 
+#: Consumers these helpers subscribed already.
+_SUBSCRIBED: weakref.WeakSet[Consumer] = weakref.WeakSet()
+
+
+def subscribe_once(consumer: Consumer) -> None:
+    """Subscribe ``consumer`` to its topics unless done already: subscribing again rebalances
+    its group, and a round-robin (eager) rebalance revokes every partition and starts again from
+    the committed offsets, so records read but not committed would come again."""
+    if consumer not in _SUBSCRIBED:
+        consumer.kafka.subscribe(consumer.topics())
+        _SUBSCRIBED.add(consumer)
+
+
 def records_of(consumer: Consumer, key: str, count: int) -> list:
     """The first ``count`` records with ``key`` on the consumer's topics, straight from Kafka."""
-    consumer.kafka.subscribe(consumer.topics())
+    subscribe_once(consumer)
     found, deadline = [], time.monotonic() + 60
     while len(found) < count:
         assert time.monotonic() < deadline, f"only {len(found)} of {count} records arrived"
@@ -112,7 +126,7 @@ def records_of(consumer: Consumer, key: str, count: int) -> list:
 
 def records_with(consumer: Consumer, *keys: str) -> list:
     """The first record of each key, in the order of ``keys``, straight from Kafka."""
-    consumer.kafka.subscribe(consumer.topics())
+    subscribe_once(consumer)
     found, deadline = {}, time.monotonic() + 60
     while len(found) < len(keys):
         assert time.monotonic() < deadline, f"only {len(found)} of {len(keys)} records arrived"

@@ -85,6 +85,11 @@ def operator_browser(browser, stack):
     return browser
 
 
+def arrived_at(browser, url: str) -> None:
+    """A click returns before the page it leads to has loaded: wait (bounded) until it has."""
+    wait_for(lambda: browser.current_url == url, timeout=15, message=f"the browser at {url}")
+
+
 def test_a_completed_saga_from_the_order_list(operator_browser, stack, sagas):
     from selenium.webdriver.common.by import By
 
@@ -92,7 +97,7 @@ def test_a_completed_saga_from_the_order_list(operator_browser, stack, sagas):
     order_id = sagas["completed"]
     browser.get(f"{stack.url}/admin/orders/order/?q={order_id}")
     browser.find_element(By.LINK_TEXT, "saga").click()
-    assert browser.current_url == f"{stack.url}/admin/sagas/{order_id}/"
+    arrived_at(browser, f"{stack.url}/admin/sagas/{order_id}/")
 
     steps = _timeline(browser)
     assert [step["target"] for step in steps] == [
@@ -134,7 +139,7 @@ def test_a_saga_waiting_for_stock_found_by_searching_its_id(operator_browser, st
     browser.get(f"{stack.url}/admin/sagas/")
     browser.find_element(By.ID, "saga-q").send_keys(order_id)
     browser.find_element(By.CSS_SELECTOR, "#saga-search input[type=submit]").click()
-    assert browser.current_url == f"{stack.url}/admin/sagas/{order_id}/"
+    arrived_at(browser, f"{stack.url}/admin/sagas/{order_id}/")
 
     assert browser.find_element(By.ID, "order-status").text == "ValidatingStock"
     assert browser.find_element(By.ID, "waits").text == "waiting for stock: product 2 has 0 on hand"
@@ -185,7 +190,7 @@ def test_the_stuck_list_is_linked_from_the_order_list(operator_browser, stack, s
     browser = operator_browser
     browser.get(f"{stack.url}/admin/orders/order/")
     browser.find_element(By.ID, "stuck-sagas-link").click()
-    assert browser.current_url == f"{stack.url}/admin/sagas/stuck/"
+    arrived_at(browser, f"{stack.url}/admin/sagas/stuck/")
     headings = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#content h2")]
     assert [h.split(":")[0] for h in headings] == [
         "ValidatingBilling",
