@@ -53,9 +53,12 @@ cluster=(env -u KAFKA_BOOTSTRAP_SERVERS LOTUS_KAFKA_BROKERS=3 LOTUS_KAFKA_PORT=9
 "${cluster[@]}" scripts/kafka.sh stop >/dev/null 2>&1 || true
 rm -rf var/smoke-cluster
 trap '"${cluster[@]}" scripts/kafka.sh stop >/dev/null 2>&1 || true' EXIT
-"${cluster[@]}" scripts/smoke-up.sh
+# The cluster is started first and given to make up as KAFKA_BOOTSTRAP_SERVERS, so that the smoke
+# test's own manage.py ping publishes to it too (not to the single broker on 9092).
+bootstrap=$("${cluster[@]}" scripts/kafka.sh start | sed -n 's/^export KAFKA_BOOTSTRAP_SERVERS=//p')
+"${cluster[@]}" KAFKA_BOOTSTRAP_SERVERS="$bootstrap" scripts/smoke-up.sh
 # What make up created there: every topic with three copies, two in sync (read back from the cluster).
-"${cluster[@]}" KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9292,127.0.0.1:9294,127.0.0.1:9296 \
+"${cluster[@]}" KAFKA_BOOTSTRAP_SERVERS="$bootstrap" \
   LOTUS_KAFKA_REPLICATION_FACTOR=3 LOTUS_KAFKA_MIN_INSYNC_REPLICAS=2 python manage.py shell -c "$(cat <<'PY'
 from lotus.messaging.kafka import all_topics, layouts, wanted
 found = layouts()
