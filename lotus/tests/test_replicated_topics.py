@@ -92,10 +92,14 @@ def test_a_topic_with_another_replication_factor_is_reported_and_fix_will_not_pr
         )
         with pytest.raises(CommandError, match="1 topic\\(s\\) have another replication factor"):
             call_command("kafka_topics", "--fix", stdout=io.StringIO(), stderr=io.StringIO())
-        # What Kafka can change was changed all the same; the copies were not.
-        replicas, _, insync = read_back(kafka_cluster, [single])[single]
-        assert replicas == [1, 1, 1]
-        assert insync == (2, True)
+        # What Kafka can change was changed all the same (each broker learns it a moment later);
+        # the copies were not.
+        wait_for(
+            lambda: read_back(kafka_cluster, [single])[single][2] == (2, True),
+            timeout=30,
+            message="min.insync.replicas 2 set on the topic",
+        )
+        assert read_back(kafka_cluster, [single])[single][0] == [1, 1, 1]
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
