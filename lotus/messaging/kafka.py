@@ -21,7 +21,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -269,14 +269,19 @@ def layouts(names: Iterable[str] | None = None, *, timeout: float = 30.0) -> dic
     names = sorted(set(names if names is not None else all_topics()))
     admin = make_admin()
     metadata = admin.list_topics(timeout=timeout).topics
-    present = [name for name in names if name in metadata]
+    present = [name for name in names if name in metadata and metadata[name].partitions and not metadata[name].error]
     if not present:
         return {}
     resources = [ConfigResource(ResourceType.TOPIC, name) for name in present]
-    configs = {
-        resource.name: future.result()
-        for resource, future in admin.describe_configs(resources, request_timeout=timeout).items()
-    }
+    configs = {}
+    for resource, future in admin.describe_configs(resources, request_timeout=timeout).items():
+        try:
+            configs[resource.name] = future.result()
+        except KafkaException as exc:
+            # A topic just created reaches every broker's metadata a moment later: not there yet.
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+    present = [name for name in present if name in configs]
     return {
         name: Layout(
             partitions=len(metadata[name].partitions),
